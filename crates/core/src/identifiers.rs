@@ -1,0 +1,91 @@
+//! Validation of identifiers (namespaces, container ids, lease ids, …) and
+//! labels, with containerd's rules.
+
+use crate::error::{Error, Result};
+
+/// The longest identifier containerd accepts.
+pub const MAX_IDENTIFIER_LEN: usize = 76;
+/// The largest label (key plus value, in bytes) containerd accepts.
+pub const MAX_LABEL_SIZE: usize = 4096;
+
+/// Checks that `s` is a valid identifier: 1 to 76 characters, alphanumeric
+/// runs joined by single `.`, `_` or `-`.
+pub fn validate(s: &str) -> Result<()> {
+    if s.is_empty() {
+        return Err(Error::invalid_argument("identifier must not be empty"));
+    }
+    if s.len() > MAX_IDENTIFIER_LEN {
+        return Err(Error::invalid_argument(format!(
+            "identifier {s:?} greater than maximum length ({MAX_IDENTIFIER_LEN} characters)"
+        )));
+    }
+    let mut previous_separator = true;
+    for c in s.chars() {
+        let separator = matches!(c, '.' | '_' | '-');
+        let valid = c.is_ascii_alphanumeric() || (separator && !previous_separator);
+        if !valid {
+            return Err(Error::invalid_argument(format!(
+                "identifier {s:?} must match [A-Za-z0-9]+(?:[._-](?:[A-Za-z0-9]+))*"
+            )));
+        }
+        previous_separator = separator;
+    }
+    if previous_separator {
+        return Err(Error::invalid_argument(format!(
+            "identifier {s:?} must not end with a separator"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks one label: key and value together at most 4096 bytes, key not empty.
+pub fn validate_label(key: &str, value: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::invalid_argument("label key must not be empty"));
+    }
+    let total = key.len() + value.len();
+    if total > MAX_LABEL_SIZE {
+        let shown: String = key.chars().take(10).collect();
+        return Err(Error::invalid_argument(format!(
+            "label key and value greater than maximum size ({MAX_LABEL_SIZE} bytes), key: {shown}"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks every label of a map.
+pub fn validate_labels<'a>(labels: impl IntoIterator<Item = (&'a String, &'a String)>) -> Result<()> {
+    for (k, v) in labels {
+        validate_label(k, v)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn accepts_containerd_style_ids() {
+        for id in ["default", "k8s.io", "a", "my-ns_1.2", "A9"] {
+            assert!(validate(id).is_ok(), "{id}");
+        }
+    }
+
+    #[test]
+    fn rejects_bad_ids() {
+        let long = "a".repeat(77);
+        for id in ["", "-a", "a-", "a..b", "a/b", "a b", "ü", long.as_str()] {
+            let err = validate(id).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{id}");
+        }
+    }
+
+    #[test]
+    fn label_size_limit() {
+        assert!(validate_label("k", &"v".repeat(4095)).is_ok());
+        assert!(validate_label("k", &"v".repeat(4096)).is_err());
+        assert!(validate_label("", "v").is_err());
+    }
+}

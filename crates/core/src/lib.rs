@@ -1,0 +1,10 @@
+//! crated's core: domain types, one trait per plugin type, the error
+//! vocabulary, identifier validation and containerd's filter language.
+//!
+//! Nothing here performs I/O or picks an async runtime.
+
+pub mod content;
+pub mod error;
+pub mod identifiers;
+
+pub use error::{Error, ErrorKind, HasKind, Result};
