@@ -1,0 +1,2 @@
+//! cratectl.
+fn main() {}

@@ -1,0 +1,2 @@
+//! crated.
+fn main() {}
