@@ -54,7 +54,9 @@ pub fn validate_label(key: &str, value: &str) -> Result<()> {
 }
 
 /// Checks every label of a map.
-pub fn validate_labels<'a>(labels: impl IntoIterator<Item = (&'a String, &'a String)>) -> Result<()> {
+pub fn validate_labels<'a>(
+    labels: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<()> {
     for (k, v) in labels {
         validate_label(k, v)?;
     }

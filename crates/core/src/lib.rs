@@ -4,7 +4,9 @@
 //! Nothing here performs I/O or picks an async runtime.
 
 pub mod content;
+pub mod digest;
 pub mod error;
+pub mod filters;
 pub mod identifiers;
 
 pub use error::{Error, ErrorKind, HasKind, Result};

@@ -1,1 +1,21 @@
-//! Work in progress.
+//! crated's metadata store: an embedded ACID database (redb) holding, per
+//! namespace, content references, leases and their resources, ingests, and
+//! the tables images, containers and snapshots use. Bytes live in the
+//! content store and are shared; visibility is per namespace.
+//!
+//! redb was chosen because it is a pure-Rust, well-maintained, crash-safe
+//! (copy-on-write B-trees, atomic commits) embedded store with the same
+//! one-writer/many-readers model as containerd's bbolt.
+
+mod content;
+mod db;
+mod keys;
+mod leases;
+mod namespaces;
+mod records;
+
+pub use content::{NamespacedContent, NamespacedWriter};
+pub use db::Db;
+pub use leases::{Lease, LeaseResource, Leases};
+pub use namespaces::{Namespace, Namespaces};
+pub use records::BlobRecord;

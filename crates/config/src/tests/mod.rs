@@ -1,0 +1,5 @@
+//! Tests of the public API.
+
+mod fixtures;
+mod load;
+mod model;
