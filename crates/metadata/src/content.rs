@@ -192,8 +192,10 @@ impl NamespacedContent {
         expected: &str,
         lease: Option<&str>,
     ) -> Result<NamespacedWriter> {
-        if reference.is_empty() {
-            return Err(Error::invalid_argument("ref must not be empty"));
+        if reference.is_empty() || reference.contains('\0') {
+            return Err(Error::invalid_argument(
+                "ref must be non-empty and must not contain NUL",
+            ));
         }
         if !expected.is_empty() {
             digest::validate(expected)?;

@@ -42,11 +42,28 @@ fn not_found(id: &str) -> Error {
     Error::not_found(format!("lease {id:?}"))
 }
 
+/// Lease ids are free-form in containerd (its clients generate ids such as
+/// `1234-Ab_-`); they only must be non-empty and fit in a key.
+fn validate_id(id: &str) -> Result<()> {
+    if id.is_empty() {
+        return Err(Error::invalid_argument("lease id must be provided"));
+    }
+    if id.contains('\0') || id.len() > 1024 {
+        return Err(Error::invalid_argument(format!(
+            "lease id {id:?} must not contain NUL or exceed 1024 bytes"
+        )));
+    }
+    Ok(())
+}
+
 fn validate_resource(r: &LeaseResource) -> Result<()> {
     let parts: Vec<&str> = r.kind.split('/').collect();
     match parts.as_slice() {
         ["content"] => digest::validate(&r.id)
             .map_err(|e| e.context(format!("invalid content resource id {:?}", r.id))),
+        _ if r.id.contains('\0') => {
+            Err(Error::invalid_argument("resource id must not contain NUL"))
+        }
         ["ingests"] if !r.id.is_empty() => Ok(()),
         ["snapshots", snapshotter] if !snapshotter.is_empty() && !r.id.is_empty() => Ok(()),
         ["ingests"] | ["snapshots", ..] => Err(Error::invalid_argument(format!(
@@ -102,7 +119,7 @@ impl Leases {
 
     /// Creates a lease; `AlreadyExists` if the id is taken.
     pub fn create(&self, ns: &str, id: &str, labels: HashMap<String, String>) -> Result<Lease> {
-        identifiers::validate(id).map_err(|e| e.context(format!("lease id {id:?}")))?;
+        validate_id(id)?;
         identifiers::validate_labels(&labels)?;
         let created_at = Utc::now();
         self.db.write(|txn| {

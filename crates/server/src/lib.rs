@@ -1,1 +1,9 @@
-//! Work in progress.
+//! crated's daemon: the plugin registry, the built-in plugins, the gRPC and
+//! ttrpc service adapters and the daemon's lifecycle.
+
+pub mod builtins;
+pub mod daemon;
+pub mod exchange;
+pub mod plugin;
+pub mod services;
+pub mod ttrpc_events;

@@ -1,0 +1,142 @@
+//! Daemon lifecycle: directories, plugins, sockets, serving and shutdown.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crated_config::Config;
+use crated_core::Error;
+use tokio::net::UnixListener;
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::service::Routes;
+
+use crate::builtins::{self, GRPC};
+use crate::exchange::Exchange;
+use crate::plugin::{self, InitSettings, PluginSet};
+use crate::services::GrpcService;
+use crate::services::introspection::{Deprecation, IntrospectionState};
+
+/// A running daemon's listeners, ready to serve.
+pub struct Daemon {
+    config: Config,
+    plugins: PluginSet,
+}
+
+fn create_dir(path: &Path, mode: u32) -> Result<(), Error> {
+    std::fs::create_dir_all(path)
+        .map_err(|e| Error::internal(format!("creating directory {}: {e}", path.display())))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::internal(format!("setting permissions of {}: {e}", path.display())))
+}
+
+/// Removes a stale socket file and binds a fresh unix listener with `mode`
+/// and owner `uid:gid`.
+fn bind(path: &Path, mode: u32, uid: i64, gid: i64) -> Result<UnixListener, Error> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::internal(format!("creating socket directory {}: {e}", dir.display()))
+        })?;
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(Error::internal(format!(
+                "removing stale socket {}: {e}",
+                path.display()
+            )));
+        }
+    }
+    let listener = UnixListener::bind(path).map_err(|e| {
+        Error::unavailable(format!(
+            "listening on {}: {e} (is another daemon using this address?)",
+            path.display()
+        ))
+    })?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| Error::internal(format!("setting permissions of {}: {e}", path.display())))?;
+    if uid != 0 || gid != 0 {
+        let to_id = |v: i64| u32::try_from(v).ok();
+        nix::unistd::chown(
+            path,
+            to_id(uid).map(nix::unistd::Uid::from_raw),
+            to_id(gid).map(nix::unistd::Gid::from_raw),
+        )
+        .map_err(|e| {
+            Error::internal(format!(
+                "changing owner of {} to {uid}:{gid}: {e}",
+                path.display()
+            ))
+        })?;
+    }
+    Ok(listener)
+}
+
+impl Daemon {
+    /// Creates the root and state directories and initialises every plugin.
+    pub fn init(config: Config, deprecations: Vec<Deprecation>) -> Result<Self, Error> {
+        create_dir(&config.root, 0o711)?;
+        create_dir(&config.state, 0o711)?;
+        let introspection = Arc::new(IntrospectionState::default());
+        if let Ok(mut list) = introspection.deprecations.lock() {
+            *list = deprecations;
+        }
+        let lookup = |t: &str, id: &str| config.plugin_config(t, id).cloned();
+        let settings = InitSettings {
+            root: config.root.clone(),
+            state: config.state.clone(),
+            disabled: &config.disabled_plugins,
+            config: &lookup,
+            introspection: introspection.clone(),
+        };
+        let plugins = plugin::init_all(&builtins::registrations(), &settings)?;
+        plugin::check_required(&plugins, &config.required_plugins)?;
+        let _ = introspection.plugins.set(plugins.clone());
+        Ok(Daemon { config, plugins })
+    }
+
+    /// The plugins as initialised.
+    pub fn plugins(&self) -> &PluginSet {
+        &self.plugins
+    }
+
+    /// Serves gRPC and ttrpc until `shutdown` resolves, then removes the sockets.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let grpc_path = PathBuf::from(&self.config.grpc.address);
+        let ttrpc_path = self.config.ttrpc_address();
+        let g = &self.config.grpc;
+        let listener = bind(&grpc_path, 0o660, g.uid, g.gid)?;
+        let mut routes = Routes::default();
+        for (id, service) in self.plugins.all::<GrpcService>(GRPC) {
+            tracing::debug!(id, "registering gRPC service");
+            routes = service.register(routes);
+        }
+        let exchange: Arc<Exchange> = self.plugins.first(builtins::EVENT)?;
+        let t = &self.config.ttrpc;
+        let ttrpc_listener = bind(&ttrpc_path, 0o660, t.uid, t.gid)?;
+        let mut ttrpc_server = crated_api::ttrpc::ttrpc::r#async::Server::new()
+            .add_listener(ttrpc_listener.into())
+            .register_service(crate::ttrpc_events::services((*exchange).clone()));
+        ttrpc_server.start().await.map_err(|e| {
+            Error::internal(format!(
+                "starting ttrpc server on {}: {e}",
+                ttrpc_path.display()
+            ))
+        })?;
+        tracing::info!(address = %grpc_path.display(), ttrpc = %ttrpc_path.display(), "serving");
+        let result = tonic::transport::Server::builder()
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
+            .await;
+        if let Err(e) = ttrpc_server.shutdown().await {
+            tracing::warn!(error = %e, "stopping ttrpc server");
+        }
+        for path in [&grpc_path, &ttrpc_path] {
+            let _ = std::fs::remove_file(path);
+        }
+        result.map_err(|e| Error::internal(format!("gRPC server on {}: {e}", grpc_path.display())))
+    }
+}

@@ -1,0 +1,116 @@
+//! gRPC service adapters: thin translations between containerd's wire
+//! types and crated's stores. One module per containerd service.
+
+pub mod content;
+pub mod events;
+pub mod introspection;
+pub mod leases;
+pub mod namespaces;
+pub mod version;
+
+use chrono::{DateTime, TimeZone, Utc};
+use crated_api::prost_types::Timestamp;
+use crated_api::tonic::{Request, Status};
+use crated_core::{Error, ErrorKind, identifiers};
+use tonic::service::Routes;
+
+/// The gRPC metadata key carrying a lease to hold new resources.
+pub const LEASE_HEADER: &str = "containerd-lease";
+
+/// A loaded gRPC plugin: adds its service to the server's routes.
+pub struct GrpcService {
+    add: Box<dyn Fn(Routes) -> Routes + Send + Sync>,
+}
+
+impl GrpcService {
+    /// Wraps a function that adds a service to the routes.
+    pub fn new(add: impl Fn(Routes) -> Routes + Send + Sync + 'static) -> Self {
+        GrpcService { add: Box::new(add) }
+    }
+
+    /// Adds this service to `routes`.
+    pub fn register(&self, routes: Routes) -> Routes {
+        (self.add)(routes)
+    }
+}
+
+/// Converts an error into the gRPC status containerd would send.
+pub fn to_status(e: Error) -> Status {
+    use tonic::Code;
+    let code = match e.kind() {
+        ErrorKind::InvalidArgument => Code::InvalidArgument,
+        ErrorKind::NotFound => Code::NotFound,
+        ErrorKind::AlreadyExists => Code::AlreadyExists,
+        ErrorKind::FailedPrecondition | ErrorKind::Conflict => Code::FailedPrecondition,
+        ErrorKind::Unavailable => Code::Unavailable,
+        ErrorKind::NotImplemented => Code::Unimplemented,
+        ErrorKind::Canceled => Code::Cancelled,
+        ErrorKind::DeadlineExceeded => Code::DeadlineExceeded,
+        ErrorKind::ResourceExhausted => Code::ResourceExhausted,
+        ErrorKind::PermissionDenied => Code::PermissionDenied,
+        ErrorKind::Unauthenticated => Code::Unauthenticated,
+        ErrorKind::Aborted => Code::Aborted,
+        ErrorKind::OutOfRange => Code::OutOfRange,
+        ErrorKind::DataLoss => Code::DataLoss,
+        ErrorKind::Internal => Code::Internal,
+        ErrorKind::NotModified | ErrorKind::Unknown => Code::Unknown,
+    };
+    Status::new(code, e.to_string())
+}
+
+/// The namespace a request names, validated; containerd's rules: it must be
+/// present (FailedPrecondition) and a valid identifier (InvalidArgument).
+pub fn namespace<T>(req: &Request<T>) -> Result<String, Status> {
+    let value = req
+        .metadata()
+        .get(crated_api::NAMESPACE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match value {
+        None => Err(to_status(Error::failed_precondition(
+            "namespace is required (set the containerd-namespace gRPC header, e.g. cratectl -n default)",
+        ))),
+        Some(ns) => {
+            identifiers::validate(&ns).map_err(|e| to_status(e.context("namespace validation")))?;
+            Ok(ns)
+        }
+    }
+}
+
+/// The lease a request asks new resources to be held by, if any.
+pub fn lease<T>(req: &Request<T>) -> Option<String> {
+    req.metadata()
+        .get(LEASE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// Runs blocking store work off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> crated_core::Result<T> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Status::internal(format!("store task failed: {e}")))?
+        .map_err(to_status)
+}
+
+/// chrono time to protobuf time.
+pub fn timestamp(t: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// protobuf time to chrono time (the epoch when absent or out of range).
+pub fn from_timestamp(t: Option<&Timestamp>) -> DateTime<Utc> {
+    t.and_then(|t| Utc.timestamp_opt(t.seconds, t.nanos.max(0) as u32).single())
+        .unwrap_or_default()
+}
+
+/// Parses the filters of a List request into one filter.
+pub fn parse_filters(filters: &[String]) -> Result<crated_core::filters::Filter, Status> {
+    crated_core::filters::Filter::parse_all(filters).map_err(to_status)
+}
