@@ -8,5 +8,7 @@ pub mod digest;
 pub mod error;
 pub mod filters;
 pub mod identifiers;
+pub mod mount;
+pub mod snapshot;
 
 pub use error::{Error, ErrorKind, HasKind, Result};
