@@ -3,12 +3,15 @@
 //!
 //! Nothing here performs I/O or picks an async runtime.
 
+pub mod container;
 pub mod content;
 pub mod digest;
 pub mod error;
 pub mod filters;
 pub mod identifiers;
+pub mod image;
 pub mod mount;
+pub mod serde_bytes_b64;
 pub mod snapshot;
 
 pub use error::{Error, ErrorKind, HasKind, Result};

@@ -74,7 +74,12 @@ pub trait Snapshotter: Send + Sync {
     fn mounts(&self, key: &str) -> Result<Vec<Mount>>;
     /// Creates an active snapshot `key` on top of committed `parent` (empty
     /// for none) and returns its mounts. `AlreadyExists` if `key` is taken.
-    fn prepare(&self, key: &str, parent: &str, labels: HashMap<String, String>) -> Result<Vec<Mount>>;
+    fn prepare(
+        &self,
+        key: &str,
+        parent: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<Vec<Mount>>;
     /// Creates a read-only view `key` of committed `parent`.
     fn view(&self, key: &str, parent: &str, labels: HashMap<String, String>) -> Result<Vec<Mount>>;
     /// Commits active snapshot `key` as `name`; the active one is gone after.

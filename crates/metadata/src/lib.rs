@@ -7,15 +7,20 @@
 //! (copy-on-write B-trees, atomic commits) embedded store with the same
 //! one-writer/many-readers model as containerd's bbolt.
 
+mod containers;
 mod content;
 mod db;
+mod images;
 mod keys;
 mod leases;
 mod namespaces;
+mod objects;
 mod records;
 
+pub use containers::Containers;
 pub use content::{NamespacedContent, NamespacedWriter};
 pub use db::Db;
+pub use images::Images;
 pub use leases::{Lease, LeaseResource, Leases};
 pub use namespaces::{Namespace, Namespaces};
 pub use records::BlobRecord;

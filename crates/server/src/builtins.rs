@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crated_core::content::ContentStore;
-use crated_metadata::{Db, Leases, NamespacedContent, Namespaces};
+use crated_metadata::{Containers, Db, Images, Leases, NamespacedContent, Namespaces};
 
 use crate::exchange::Exchange;
 use crate::plugin::{InitContext, InitError, Instance, Registration};
@@ -33,6 +33,10 @@ pub struct Metadata {
     pub namespaces: Namespaces,
     /// Leases.
     pub leases: Leases,
+    /// Images.
+    pub images: Images,
+    /// Containers.
+    pub containers: Containers,
 }
 
 fn host_platform() -> String {
@@ -65,6 +69,8 @@ fn init_metadata(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
         content: NamespacedContent::new(db.clone(), backend.0.clone()),
         namespaces: Namespaces::new(db.clone()),
         leases: Leases::new(db.clone()),
+        images: Images::new(db.clone()),
+        containers: Containers::new(db.clone()),
         db,
     }))
 }
@@ -118,6 +124,24 @@ fn init_content_service(ctx: &mut InitContext<'_>) -> Result<Instance, InitError
     ))
 }
 
+fn init_images(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
+    let md: Arc<Metadata> = ctx.plugins.first(METADATA)?;
+    let events: Arc<Exchange> = ctx.plugins.first(EVENT)?;
+    grpc(services::images::service(
+        md.images.clone(),
+        (*events).clone(),
+    ))
+}
+
+fn init_containers(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
+    let md: Arc<Metadata> = ctx.plugins.first(METADATA)?;
+    let events: Arc<Exchange> = ctx.plugins.first(EVENT)?;
+    grpc(services::containers::service(
+        md.containers.clone(),
+        (*events).clone(),
+    ))
+}
+
 fn init_health(_: &mut InitContext<'_>) -> Result<Instance, InitError> {
     grpc(GrpcService::new(|routes| {
         let (_, health) = tonic_health::server::health_reporter();
@@ -125,86 +149,37 @@ fn init_health(_: &mut InitContext<'_>) -> Result<Instance, InitError> {
     }))
 }
 
+const fn plugin(
+    plugin_type: &'static str,
+    id: &'static str,
+    requires: &'static [&'static str],
+    init: fn(&mut InitContext<'_>) -> Result<Instance, InitError>,
+) -> Registration {
+    Registration {
+        plugin_type,
+        id,
+        requires,
+        default_config: None,
+        init,
+    }
+}
+
 /// Every built-in plugin. The daemon initialises them in dependency order.
 pub fn registrations() -> Vec<Registration> {
     vec![
-        Registration {
-            plugin_type: EVENT,
-            id: "exchange",
-            requires: &[],
-            default_config: None,
-            init: init_exchange,
-        },
-        Registration {
-            plugin_type: CONTENT,
-            id: "content",
-            requires: &[],
-            default_config: None,
-            init: init_content,
-        },
-        Registration {
-            plugin_type: METADATA,
-            id: "bolt",
-            requires: &[CONTENT],
-            default_config: None,
-            init: init_metadata,
-        },
-        Registration {
-            plugin_type: LEASE,
-            id: "manager",
-            requires: &[METADATA],
-            default_config: None,
-            init: init_lease_manager,
-        },
-        Registration {
-            plugin_type: GRPC,
-            id: "version",
-            requires: &[],
-            default_config: None,
-            init: init_version,
-        },
-        Registration {
-            plugin_type: GRPC,
-            id: "introspection",
-            requires: &[],
-            default_config: None,
-            init: init_introspection,
-        },
-        Registration {
-            plugin_type: GRPC,
-            id: "namespaces",
-            requires: &[METADATA, EVENT],
-            default_config: None,
-            init: init_namespaces,
-        },
-        Registration {
-            plugin_type: GRPC,
-            id: "events",
-            requires: &[EVENT],
-            default_config: None,
-            init: init_events,
-        },
-        Registration {
-            plugin_type: GRPC,
-            id: "leases",
-            requires: &[LEASE],
-            default_config: None,
-            init: init_leases,
-        },
-        Registration {
-            plugin_type: GRPC,
-            id: "content",
-            requires: &[METADATA, EVENT],
-            default_config: None,
-            init: init_content_service,
-        },
-        Registration {
-            plugin_type: GRPC,
-            id: "healthcheck",
-            requires: &[],
-            default_config: None,
-            init: init_health,
-        },
+        plugin(EVENT, "exchange", &[], init_exchange),
+        plugin(CONTENT, "content", &[], init_content),
+        plugin(METADATA, "bolt", &[CONTENT], init_metadata),
+        plugin(LEASE, "manager", &[METADATA], init_lease_manager),
+        plugin(GRPC, "version", &[], init_version),
+        plugin(GRPC, "introspection", &[], init_introspection),
+        plugin(GRPC, "namespaces", &[METADATA, EVENT], init_namespaces),
+        plugin(GRPC, "events", &[EVENT], init_events),
+        plugin(GRPC, "leases", &[LEASE], init_leases),
+        plugin(GRPC, "content", &[METADATA, EVENT], init_content_service),
+        plugin(GRPC, "images", &[METADATA, EVENT], init_images),
+        plugin(GRPC, "containers", &[METADATA, EVENT], init_containers),
+        plugin(GRPC, "healthcheck", &[], init_health),
     ]
 }
 

@@ -16,10 +16,34 @@ use crate::plugin::{self, InitSettings, PluginSet};
 use crate::services::GrpcService;
 use crate::services::introspection::{Deprecation, IntrospectionState};
 
-/// A running daemon's listeners, ready to serve.
+/// How long in-flight requests get to finish after a shutdown signal.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// An initialised daemon, ready to serve.
 pub struct Daemon {
     config: Config,
     plugins: PluginSet,
+    _root_lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+/// Takes an exclusive lock on `<root>/crated.lock`, so two daemons never
+/// share a root (the second one stops with a clear message).
+fn lock_root(root: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, Error> {
+    let path = root.join("crated.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::internal(format!("opening {}: {e}", path.display())))?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(
+        |(_, errno)| {
+            Error::unavailable(format!(
+                "root {} is locked by another daemon ({errno}); stop it or use another --root",
+                root.display()
+            ))
+        },
+    )
 }
 
 fn create_dir(path: &Path, mode: u32) -> Result<(), Error> {
@@ -77,6 +101,7 @@ impl Daemon {
     pub fn init(config: Config, deprecations: Vec<Deprecation>) -> Result<Self, Error> {
         create_dir(&config.root, 0o711)?;
         create_dir(&config.state, 0o711)?;
+        let root_lock = lock_root(&config.root)?;
         let introspection = Arc::new(IntrospectionState::default());
         if let Ok(mut list) = introspection.deprecations.lock() {
             *list = deprecations;
@@ -92,7 +117,11 @@ impl Daemon {
         let plugins = plugin::init_all(&builtins::registrations(), &settings)?;
         plugin::check_required(&plugins, &config.required_plugins)?;
         let _ = introspection.plugins.set(plugins.clone());
-        Ok(Daemon { config, plugins })
+        Ok(Daemon {
+            config,
+            plugins,
+            _root_lock: root_lock,
+        })
     }
 
     /// The plugins as initialised.
@@ -127,10 +156,25 @@ impl Daemon {
             ))
         })?;
         tracing::info!(address = %grpc_path.display(), ttrpc = %ttrpc_path.display(), "serving");
-        let result = tonic::transport::Server::builder()
+        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+        let graceful = async move {
+            shutdown.await;
+            let _ = signalled_tx.send(());
+        };
+        let server = tonic::transport::Server::builder()
             .add_routes(routes)
-            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
-            .await;
+            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), graceful);
+        tokio::pin!(server);
+        let result = tokio::select! {
+            result = &mut server => result,
+            _ = async {
+                let _ = signalled_rx.await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => {
+                tracing::warn!("requests still open after the shutdown grace period; closing them");
+                Ok(())
+            }
+        };
         if let Err(e) = ttrpc_server.shutdown().await {
             tracing::warn!(error = %e, "stopping ttrpc server");
         }

@@ -1,8 +1,11 @@
 //! gRPC service adapters: thin translations between containerd's wire
 //! types and crated's stores. One module per containerd service.
 
+pub mod containers;
 pub mod content;
+pub mod convert;
 pub mod events;
+pub mod images;
 pub mod introspection;
 pub mod leases;
 pub mod namespaces;
