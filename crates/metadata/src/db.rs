@@ -19,6 +19,7 @@ pub(crate) const LEASE_RESOURCES: TableDefinition<&str, &[u8]> =
 pub(crate) const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
 pub(crate) const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("containers");
 pub(crate) const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
+pub(crate) const SEQUENCES: TableDefinition<&str, u64> = TableDefinition::new("sequences");
 pub(crate) const SANDBOXES: TableDefinition<&str, &[u8]> = TableDefinition::new("sandboxes");
 
 /// Tables whose rows are keyed by namespace first and which make a
@@ -76,6 +77,7 @@ impl Db {
             for table in [NAMESPACES, LEASE_RESOURCES] {
                 txn.open_table(table).map_err(db_err)?;
             }
+            txn.open_table(SEQUENCES).map_err(db_err)?;
             for (table, _) in NAMESPACED_TABLES {
                 txn.open_table(table).map_err(db_err)?;
             }

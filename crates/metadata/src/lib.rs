@@ -16,6 +16,7 @@ mod leases;
 mod namespaces;
 mod objects;
 mod records;
+mod snapshots;
 
 pub use containers::Containers;
 pub use content::{NamespacedContent, NamespacedWriter};
@@ -24,3 +25,4 @@ pub use images::Images;
 pub use leases::{Lease, LeaseResource, Leases};
 pub use namespaces::{Namespace, Namespaces};
 pub use records::BlobRecord;
+pub use snapshots::NamespacedSnapshots;

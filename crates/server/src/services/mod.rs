@@ -9,6 +9,7 @@ pub mod images;
 pub mod introspection;
 pub mod leases;
 pub mod namespaces;
+pub mod snapshots;
 pub mod version;
 
 use chrono::{DateTime, TimeZone, Utc};
