@@ -63,6 +63,14 @@ fn inherited(labels: &HashMap<String, String>) -> HashMap<String, String> {
         .collect()
 }
 
+/// What a new active snapshot or view is made of.
+struct NewSnapshot<'a> {
+    key: &'a str,
+    parent: &'a str,
+    labels: HashMap<String, String>,
+    lease: Option<&'a str>,
+}
+
 /// Snapshots as namespaces see them, over every snapshotter backend.
 #[derive(Clone)]
 pub struct NamespacedSnapshots {
@@ -102,16 +110,13 @@ impl NamespacedSnapshots {
         })
     }
 
-    fn create(
-        &self,
-        ns: &str,
-        sn: &str,
-        key: &str,
-        parent: &str,
-        labels: HashMap<String, String>,
-        lease: Option<&str>,
-        view: bool,
-    ) -> Result<Vec<Mount>> {
+    fn create(&self, ns: &str, sn: &str, new: NewSnapshot<'_>, view: bool) -> Result<Vec<Mount>> {
+        let NewSnapshot {
+            key,
+            parent,
+            labels,
+            lease,
+        } = new;
         if key.is_empty() || key.contains('\0') {
             return Err(Error::invalid_argument(
                 "snapshot key must be non-empty and must not contain NUL",
@@ -178,7 +183,17 @@ impl NamespacedSnapshots {
         labels: HashMap<String, String>,
         lease: Option<&str>,
     ) -> Result<Vec<Mount>> {
-        self.create(ns, sn, key, parent, labels, lease, false)
+        self.create(
+            ns,
+            sn,
+            NewSnapshot {
+                key,
+                parent,
+                labels,
+                lease,
+            },
+            false,
+        )
     }
 
     /// Creates a read-only view `key` of `parent` in `ns`.
@@ -191,7 +206,17 @@ impl NamespacedSnapshots {
         labels: HashMap<String, String>,
         lease: Option<&str>,
     ) -> Result<Vec<Mount>> {
-        self.create(ns, sn, key, parent, labels, lease, true)
+        self.create(
+            ns,
+            sn,
+            NewSnapshot {
+                key,
+                parent,
+                labels,
+                lease,
+            },
+            true,
+        )
     }
 
     /// The mounts of `key`.
