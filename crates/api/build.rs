@@ -39,16 +39,17 @@ fn service(package: &str, name: &str, types: &str, rpcs: &[Rpc]) -> Service {
 }
 
 fn snake_case(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
     let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
+    for (i, c) in chars.iter().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            let prev_lower = chars[i - 1].is_ascii_lowercase();
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+            if prev_lower || (next_lower && chars[i - 1].is_ascii_uppercase()) {
                 out.push('_');
             }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
         }
+        out.push(c.to_ascii_lowercase());
     }
     out
 }
@@ -68,7 +69,13 @@ fn main() {
             &[
                 ("Plugins", "PluginsRequest", "PluginsResponse", false, false),
                 ("Server", EMPTY, "ServerResponse", false, false),
-                ("PluginInfo", "PluginInfoRequest", "PluginInfoResponse", false, false),
+                (
+                    "PluginInfo",
+                    "PluginInfoRequest",
+                    "PluginInfoResponse",
+                    false,
+                    false,
+                ),
             ],
         ),
         service(
@@ -76,10 +83,34 @@ fn main() {
             "Namespaces",
             V1,
             &[
-                ("Get", "GetNamespaceRequest", "GetNamespaceResponse", false, false),
-                ("List", "ListNamespacesRequest", "ListNamespacesResponse", false, false),
-                ("Create", "CreateNamespaceRequest", "CreateNamespaceResponse", false, false),
-                ("Update", "UpdateNamespaceRequest", "UpdateNamespaceResponse", false, false),
+                (
+                    "Get",
+                    "GetNamespaceRequest",
+                    "GetNamespaceResponse",
+                    false,
+                    false,
+                ),
+                (
+                    "List",
+                    "ListNamespacesRequest",
+                    "ListNamespacesResponse",
+                    false,
+                    false,
+                ),
+                (
+                    "Create",
+                    "CreateNamespaceRequest",
+                    "CreateNamespaceResponse",
+                    false,
+                    false,
+                ),
+                (
+                    "Update",
+                    "UpdateNamespaceRequest",
+                    "UpdateNamespaceResponse",
+                    false,
+                    false,
+                ),
                 ("Delete", "DeleteNamespaceRequest", EMPTY, false, false),
             ],
         ),
@@ -90,7 +121,13 @@ fn main() {
             &[
                 ("Publish", "PublishRequest", EMPTY, false, false),
                 ("Forward", "ForwardRequest", EMPTY, false, false),
-                ("Subscribe", "SubscribeRequest", "::containerd_client::types::Envelope", false, true),
+                (
+                    "Subscribe",
+                    "SubscribeRequest",
+                    "::containerd_client::types::Envelope",
+                    false,
+                    true,
+                ),
             ],
         ),
         service(
@@ -102,8 +139,20 @@ fn main() {
                 ("Delete", "DeleteRequest", EMPTY, false, false),
                 ("List", "ListRequest", "ListResponse", false, false),
                 ("AddResource", "AddResourceRequest", EMPTY, false, false),
-                ("DeleteResource", "DeleteResourceRequest", EMPTY, false, false),
-                ("ListResources", "ListResourcesRequest", "ListResourcesResponse", false, false),
+                (
+                    "DeleteResource",
+                    "DeleteResourceRequest",
+                    EMPTY,
+                    false,
+                    false,
+                ),
+                (
+                    "ListResources",
+                    "ListResourcesRequest",
+                    "ListResourcesResponse",
+                    false,
+                    false,
+                ),
             ],
         ),
         service(
@@ -113,12 +162,36 @@ fn main() {
             &[
                 ("Info", "InfoRequest", "InfoResponse", false, false),
                 ("Update", "UpdateRequest", "UpdateResponse", false, false),
-                ("List", "ListContentRequest", "ListContentResponse", false, true),
+                (
+                    "List",
+                    "ListContentRequest",
+                    "ListContentResponse",
+                    false,
+                    true,
+                ),
                 ("Delete", "DeleteContentRequest", EMPTY, false, false),
-                ("Read", "ReadContentRequest", "ReadContentResponse", false, true),
+                (
+                    "Read",
+                    "ReadContentRequest",
+                    "ReadContentResponse",
+                    false,
+                    true,
+                ),
                 ("Status", "StatusRequest", "StatusResponse", false, false),
-                ("ListStatuses", "ListStatusesRequest", "ListStatusesResponse", false, false),
-                ("Write", "WriteContentRequest", "WriteContentResponse", true, true),
+                (
+                    "ListStatuses",
+                    "ListStatusesRequest",
+                    "ListStatusesResponse",
+                    false,
+                    false,
+                ),
+                (
+                    "Write",
+                    "WriteContentRequest",
+                    "WriteContentResponse",
+                    true,
+                    true,
+                ),
                 ("Abort", "AbortRequest", EMPTY, false, false),
             ],
         ),
@@ -127,11 +200,41 @@ fn main() {
             "Containers",
             V1,
             &[
-                ("Get", "GetContainerRequest", "GetContainerResponse", false, false),
-                ("List", "ListContainersRequest", "ListContainersResponse", false, false),
-                ("ListStream", "ListContainersRequest", "ListContainerMessage", false, true),
-                ("Create", "CreateContainerRequest", "CreateContainerResponse", false, false),
-                ("Update", "UpdateContainerRequest", "UpdateContainerResponse", false, false),
+                (
+                    "Get",
+                    "GetContainerRequest",
+                    "GetContainerResponse",
+                    false,
+                    false,
+                ),
+                (
+                    "List",
+                    "ListContainersRequest",
+                    "ListContainersResponse",
+                    false,
+                    false,
+                ),
+                (
+                    "ListStream",
+                    "ListContainersRequest",
+                    "ListContainerMessage",
+                    false,
+                    true,
+                ),
+                (
+                    "Create",
+                    "CreateContainerRequest",
+                    "CreateContainerResponse",
+                    false,
+                    false,
+                ),
+                (
+                    "Update",
+                    "UpdateContainerRequest",
+                    "UpdateContainerResponse",
+                    false,
+                    false,
+                ),
                 ("Delete", "DeleteContainerRequest", EMPTY, false, false),
             ],
         ),
@@ -141,9 +244,27 @@ fn main() {
             V1,
             &[
                 ("Get", "GetImageRequest", "GetImageResponse", false, false),
-                ("List", "ListImagesRequest", "ListImagesResponse", false, false),
-                ("Create", "CreateImageRequest", "CreateImageResponse", false, false),
-                ("Update", "UpdateImageRequest", "UpdateImageResponse", false, false),
+                (
+                    "List",
+                    "ListImagesRequest",
+                    "ListImagesResponse",
+                    false,
+                    false,
+                ),
+                (
+                    "Create",
+                    "CreateImageRequest",
+                    "CreateImageResponse",
+                    false,
+                    false,
+                ),
+                (
+                    "Update",
+                    "UpdateImageRequest",
+                    "UpdateImageResponse",
+                    false,
+                    false,
+                ),
                 ("Delete", "DeleteImageRequest", EMPTY, false, false),
             ],
         ),
@@ -152,14 +273,44 @@ fn main() {
             "Snapshots",
             SNAP,
             &[
-                ("Prepare", "PrepareSnapshotRequest", "PrepareSnapshotResponse", false, false),
-                ("View", "ViewSnapshotRequest", "ViewSnapshotResponse", false, false),
+                (
+                    "Prepare",
+                    "PrepareSnapshotRequest",
+                    "PrepareSnapshotResponse",
+                    false,
+                    false,
+                ),
+                (
+                    "View",
+                    "ViewSnapshotRequest",
+                    "ViewSnapshotResponse",
+                    false,
+                    false,
+                ),
                 ("Mounts", "MountsRequest", "MountsResponse", false, false),
                 ("Commit", "CommitSnapshotRequest", EMPTY, false, false),
                 ("Remove", "RemoveSnapshotRequest", EMPTY, false, false),
-                ("Stat", "StatSnapshotRequest", "StatSnapshotResponse", false, false),
-                ("Update", "UpdateSnapshotRequest", "UpdateSnapshotResponse", false, false),
-                ("List", "ListSnapshotsRequest", "ListSnapshotsResponse", false, true),
+                (
+                    "Stat",
+                    "StatSnapshotRequest",
+                    "StatSnapshotResponse",
+                    false,
+                    false,
+                ),
+                (
+                    "Update",
+                    "UpdateSnapshotRequest",
+                    "UpdateSnapshotResponse",
+                    false,
+                    false,
+                ),
+                (
+                    "List",
+                    "ListSnapshotsRequest",
+                    "ListSnapshotsResponse",
+                    false,
+                    true,
+                ),
                 ("Usage", "UsageRequest", "UsageResponse", false, false),
                 ("Cleanup", "CleanupRequest", EMPTY, false, false),
             ],
@@ -178,20 +329,56 @@ fn main() {
             "Tasks",
             V1,
             &[
-                ("Create", "CreateTaskRequest", "CreateTaskResponse", false, false),
+                (
+                    "Create",
+                    "CreateTaskRequest",
+                    "CreateTaskResponse",
+                    false,
+                    false,
+                ),
                 ("Start", "StartRequest", "StartResponse", false, false),
-                ("Delete", "DeleteTaskRequest", "DeleteResponse", false, false),
-                ("DeleteProcess", "DeleteProcessRequest", "DeleteResponse", false, false),
+                (
+                    "Delete",
+                    "DeleteTaskRequest",
+                    "DeleteResponse",
+                    false,
+                    false,
+                ),
+                (
+                    "DeleteProcess",
+                    "DeleteProcessRequest",
+                    "DeleteResponse",
+                    false,
+                    false,
+                ),
                 ("Get", "GetRequest", "GetResponse", false, false),
-                ("List", "ListTasksRequest", "ListTasksResponse", false, false),
+                (
+                    "List",
+                    "ListTasksRequest",
+                    "ListTasksResponse",
+                    false,
+                    false,
+                ),
                 ("Kill", "KillRequest", EMPTY, false, false),
                 ("Exec", "ExecProcessRequest", EMPTY, false, false),
                 ("ResizePty", "ResizePtyRequest", EMPTY, false, false),
                 ("CloseIO", "CloseIoRequest", EMPTY, false, false),
                 ("Pause", "PauseTaskRequest", EMPTY, false, false),
                 ("Resume", "ResumeTaskRequest", EMPTY, false, false),
-                ("ListPids", "ListPidsRequest", "ListPidsResponse", false, false),
-                ("Checkpoint", "CheckpointTaskRequest", "CheckpointTaskResponse", false, false),
+                (
+                    "ListPids",
+                    "ListPidsRequest",
+                    "ListPidsResponse",
+                    false,
+                    false,
+                ),
+                (
+                    "Checkpoint",
+                    "CheckpointTaskRequest",
+                    "CheckpointTaskResponse",
+                    false,
+                    false,
+                ),
                 ("Update", "UpdateTaskRequest", EMPTY, false, false),
                 ("Metrics", "MetricsRequest", "MetricsResponse", false, false),
                 ("Wait", "WaitRequest", "WaitResponse", false, false),

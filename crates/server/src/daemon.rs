@@ -113,6 +113,11 @@ impl Daemon {
             disabled: &config.disabled_plugins,
             config: &lookup,
             introspection: introspection.clone(),
+            daemon: Arc::new(crate::plugin::DaemonInfo {
+                grpc_address: PathBuf::from(&config.grpc.address),
+                ttrpc_address: config.ttrpc_address(),
+                debug: matches!(config.debug.level.as_str(), "debug" | "trace"),
+            }),
         };
         let plugins = plugin::init_all(&builtins::registrations(), &settings)?;
         plugin::check_required(&plugins, &config.required_plugins)?;

@@ -50,6 +50,17 @@ impl Registration {
     }
 }
 
+/// Facts about the daemon that plugins may need.
+#[derive(Debug, Clone, Default)]
+pub struct DaemonInfo {
+    /// The gRPC socket.
+    pub grpc_address: PathBuf,
+    /// The ttrpc socket.
+    pub ttrpc_address: PathBuf,
+    /// Whether debug logging is on.
+    pub debug: bool,
+}
+
 /// What a plugin's init gets: its directories, its config and the plugins
 /// initialised before it.
 pub struct InitContext<'a> {
@@ -59,6 +70,8 @@ pub struct InitContext<'a> {
     pub state: PathBuf,
     /// The daemon's root.
     pub daemon_root: PathBuf,
+    /// The daemon's addresses and settings plugins may need.
+    pub daemon: Arc<DaemonInfo>,
     /// The plugin's config section, if the config has one.
     pub config: Option<toml::Value>,
     /// The plugins loaded so far.
@@ -232,6 +245,8 @@ pub struct InitSettings<'a> {
     pub config: &'a dyn Fn(&str, &str) -> Option<toml::Value>,
     /// Shared with the introspection plugin.
     pub introspection: Arc<IntrospectionState>,
+    /// The daemon's addresses.
+    pub daemon: Arc<DaemonInfo>,
 }
 
 fn is_listed(list: &[String], r: &Registration) -> bool {
@@ -262,6 +277,7 @@ pub fn init_all(
             root: settings.root.join(r.uri()),
             state: settings.state.join(r.uri()),
             daemon_root: settings.root.clone(),
+            daemon: settings.daemon.clone(),
             config: (settings.config)(r.plugin_type, r.id),
             plugins: &set,
             exports: BTreeMap::new(),
@@ -382,6 +398,7 @@ mod tests {
             disabled,
             config,
             introspection: Default::default(),
+            daemon: Default::default(),
         }
     }
 

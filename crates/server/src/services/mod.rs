@@ -10,6 +10,9 @@ pub mod introspection;
 pub mod leases;
 pub mod namespaces;
 pub mod snapshots;
+pub mod task_convert;
+pub mod task_events;
+pub mod tasks;
 pub mod version;
 
 use chrono::{DateTime, TimeZone, Utc};

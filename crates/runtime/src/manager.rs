@@ -1,0 +1,285 @@
+//! The shim manager: one shim per task, started on Create, reconnected
+//! after a daemon restart, cleaned up after it dies.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use crated_api::ttrpc::api;
+use crated_api::ttrpc::protobuf::{Message, well_known_types::any::Any};
+use crated_core::{Error, ErrorKind, Result};
+
+use crate::binary::{self, DaemonAddresses};
+use crate::bootstrap;
+use crate::bundle::Bundle;
+use crate::shim::Shim;
+
+/// Where the manager keeps bundles and how shims reach the daemon.
+#[derive(Debug, Clone)]
+pub struct ManagerConfig {
+    /// Persistent per-task work directories (`<root>/<ns>/<id>`).
+    pub root: PathBuf,
+    /// Bundles (`<state>/<ns>/<id>`).
+    pub state: PathBuf,
+    /// The daemon's addresses passed to shims.
+    pub daemon: DaemonAddresses,
+    /// Shim binaries configured per runtime name.
+    pub runtime_paths: HashMap<String, PathBuf>,
+}
+
+/// What a task is created from.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// The runtime name, e.g. `io.containerd.runc.v2`, or a shim path.
+    pub runtime: String,
+    /// The OCI spec, written as the bundle's `config.json`.
+    pub spec: Vec<u8>,
+    /// Root filesystem mounts the shim performs.
+    pub rootfs: Vec<api::Mount>,
+    /// Stdio FIFO paths or log URIs.
+    pub stdin: String,
+    /// Stdout.
+    pub stdout: String,
+    /// Stderr.
+    pub stderr: String,
+    /// Whether the task has a terminal.
+    pub terminal: bool,
+    /// A checkpoint directory to restore from.
+    pub checkpoint: String,
+    /// Task options (a runtime-specific `Any`), also sent to `shim start`.
+    pub options: Option<Any>,
+}
+
+/// A task whose shim was gone when the daemon looked.
+#[derive(Debug, Clone)]
+pub struct DeadTask {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its id.
+    pub id: String,
+    /// Pid, exit status and time as the shim's `delete` reported them.
+    pub exit: api::DeleteResponse,
+}
+
+/// Starts, tracks and cleans up shims.
+pub struct ShimManager {
+    config: ManagerConfig,
+    shims: Mutex<HashMap<(String, String), Arc<Shim>>>,
+}
+
+fn task_not_found(id: &str) -> Error {
+    Error::not_found(format!("no running task found: task {id}"))
+}
+
+impl ShimManager {
+    /// A manager with no shims yet; call [`ShimManager::recover`] on start.
+    pub fn new(config: ManagerConfig) -> Self {
+        ShimManager {
+            config,
+            shims: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn shims(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<Shim>>> {
+        self.shims.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The shim of task `id` in `ns`.
+    pub fn get(&self, ns: &str, id: &str) -> Result<Arc<Shim>> {
+        self.shims()
+            .get(&(ns.to_string(), id.to_string()))
+            .cloned()
+            .ok_or_else(|| task_not_found(id))
+    }
+
+    /// The shims of every task in `ns`, sorted by id.
+    pub fn list(&self, ns: &str) -> Vec<Arc<Shim>> {
+        let mut list: Vec<Arc<Shim>> = self
+            .shims()
+            .iter()
+            .filter(|((n, _), _)| n == ns)
+            .map(|(_, s)| s.clone())
+            .collect();
+        list.sort_by(|a, b| a.bundle.id.cmp(&b.bundle.id));
+        list
+    }
+
+    /// Creates the bundle, starts the runtime's shim and creates the task in
+    /// it. On any failure everything made so far is undone.
+    pub async fn create(
+        &self,
+        ns: &str,
+        id: &str,
+        opts: CreateOptions,
+    ) -> Result<(Arc<Shim>, u32)> {
+        if self.get(ns, id).is_ok() {
+            return Err(Error::already_exists(format!("task {id}")));
+        }
+        let binary = binary::resolve(
+            &opts.runtime,
+            self.config
+                .runtime_paths
+                .get(&opts.runtime)
+                .map(|p| p.as_path()),
+        )?;
+        let bundle = Bundle::create(&self.config.root, &self.config.state, ns, id, &opts.spec)?;
+        match self.start_and_create(&bundle, binary, &opts).await {
+            Ok((shim, pid)) => {
+                self.shims()
+                    .insert((ns.to_string(), id.to_string()), shim.clone());
+                Ok((shim, pid))
+            }
+            Err(e) => {
+                let _ = bundle.delete();
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_and_create(
+        &self,
+        bundle: &Bundle,
+        binary: PathBuf,
+        opts: &CreateOptions,
+    ) -> Result<(Arc<Shim>, u32)> {
+        let log = crate::shim_log::open(bundle)?;
+        let options = match &opts.options {
+            Some(any) => any
+                .write_to_bytes()
+                .map_err(|e| Error::internal(format!("encoding task options: {e}")))?,
+            None => Vec::new(),
+        };
+        let boot = binary::start(&binary, bundle, &self.config.daemon, &options).await?;
+        let shim = match Shim::connect(&boot, bundle.clone(), binary.clone()).await {
+            Ok(s) => Arc::new(s.with_log(log)),
+            Err(e) => {
+                let _ = binary::delete(&binary, bundle, &self.config.daemon).await;
+                return Err(e);
+            }
+        };
+        let mut req = api::CreateTaskRequest::new();
+        req.id = bundle.id.clone();
+        req.bundle = bundle.path.to_string_lossy().into_owned();
+        req.rootfs = opts.rootfs.clone();
+        req.terminal = opts.terminal;
+        req.stdin = opts.stdin.clone();
+        req.stdout = opts.stdout.clone();
+        req.stderr = opts.stderr.clone();
+        req.checkpoint = opts.checkpoint.clone();
+        if let Some(any) = &opts.options {
+            req.options = Some(any.clone()).into();
+        }
+        match shim.create(&req).await {
+            Ok(resp) => Ok((shim, resp.pid)),
+            Err(e) => {
+                self.stop_shim(&shim).await;
+                let _ = binary::delete(&binary, bundle, &self.config.daemon).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn stop_shim(&self, shim: &Shim) {
+        let mut req = api::ShutdownRequest::new();
+        req.id = shim.bundle.id.clone();
+        let _ = shim.shutdown(&req).await;
+    }
+
+    /// Deletes the task: asks the shim to delete it, shuts the shim down and
+    /// removes the bundle. A shim that no longer answers is cleaned up with
+    /// its `delete` invocation instead.
+    pub async fn delete(&self, ns: &str, id: &str) -> Result<api::DeleteResponse> {
+        let shim = self.get(ns, id)?;
+        let mut req = api::DeleteRequest::new();
+        req.id = id.to_string();
+        let resp = match shim.delete(&req).await {
+            Ok(resp) => {
+                self.stop_shim(&shim).await;
+                resp
+            }
+            Err(e) if e.kind() == ErrorKind::Unavailable => {
+                tracing::warn!(namespace = ns, id, error = %e, "shim gone; cleaning up");
+                self.cleanup_dead(&shim.bundle, &shim.binary).await
+            }
+            Err(e) => return Err(e),
+        };
+        shim.bundle.delete()?;
+        self.shims().remove(&(ns.to_string(), id.to_string()));
+        Ok(resp)
+    }
+
+    async fn cleanup_dead(&self, bundle: &Bundle, binary: &std::path::Path) -> api::DeleteResponse {
+        match binary::delete(binary, bundle, &self.config.daemon).await {
+            Ok(bytes) => api::DeleteResponse::parse_from_bytes(&bytes).unwrap_or_else(|e| {
+                tracing::warn!(id = %bundle.id, error = %e, "shim delete printed no DeleteResponse");
+                dead_exit()
+            }),
+            Err(e) => {
+                tracing::warn!(id = %bundle.id, error = %e, "shim delete failed");
+                dead_exit()
+            }
+        }
+    }
+
+    /// Reconnects to the shims of tasks that were running when the daemon
+    /// stopped. Tasks whose shim is gone are cleaned up and returned so
+    /// their exit can be published.
+    pub async fn recover(&self) -> Vec<DeadTask> {
+        let mut dead = Vec::new();
+        for (ns, id) in Bundle::list(&self.config.state) {
+            let bundle = Bundle::at(&self.config.root, &self.config.state, &ns, &id);
+            let binary =
+                std::fs::read_to_string(bundle.path.join("shim-binary-path")).map(PathBuf::from);
+            let connected = match (bootstrap::load(&bundle.path), &binary) {
+                (Ok(boot), Ok(binary)) => {
+                    Shim::connect(&boot, bundle.clone(), binary.clone()).await
+                }
+                (Err(e), _) => Err(e),
+                (_, Err(e)) => Err(Error::not_found(format!("shim binary of {id}: {e}"))),
+            };
+            match connected {
+                Ok(shim) => {
+                    let shim = shim.with_log(crate::shim_log::open(&bundle).ok().flatten());
+                    let mut req = api::ConnectRequest::new();
+                    req.id = id.clone();
+                    if shim.connect_info(&req).await.is_ok() {
+                        tracing::info!(namespace = %ns, id = %id, "reconnected to shim");
+                        self.shims()
+                            .insert((ns.clone(), id.clone()), Arc::new(shim));
+                        continue;
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(namespace = %ns, id = %id, error = %e, "shim not reachable")
+                }
+            }
+            let exit = match &binary {
+                Ok(binary) => self.cleanup_dead(&bundle, binary).await,
+                Err(_) => dead_exit(),
+            };
+            if let Err(e) = bundle.delete() {
+                tracing::warn!(namespace = %ns, id = %id, error = %e, "removing bundle of dead shim");
+            }
+            dead.push(DeadTask {
+                namespace: ns,
+                id,
+                exit,
+            });
+        }
+        dead
+    }
+}
+
+/// The exit containerd reports for a task whose shim vanished: SIGKILL.
+fn dead_exit() -> api::DeleteResponse {
+    let mut resp = api::DeleteResponse::new();
+    resp.exit_status = 128 + libc::SIGKILL as u32;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let mut ts = crated_api::ttrpc::protobuf::well_known_types::timestamp::Timestamp::new();
+    ts.seconds = now.as_secs() as i64;
+    ts.nanos = now.subsec_nanos() as i32;
+    resp.exited_at = Some(ts).into();
+    resp
+}

@@ -1,0 +1,389 @@
+//! `containerd.services.tasks.v1.Tasks`: tasks are running processes,
+//! each driven by its runtime v2 shim.
+
+use std::sync::Arc;
+
+use crated_api::server::tasks_server::{Tasks, TasksServer};
+use crated_api::services::v1::{
+    CheckpointTaskRequest, CheckpointTaskResponse, CloseIoRequest, CreateTaskRequest,
+    CreateTaskResponse, DeleteProcessRequest, DeleteResponse, DeleteTaskRequest,
+    ExecProcessRequest, GetRequest, GetResponse, KillRequest, ListPidsRequest, ListPidsResponse,
+    ListTasksRequest, ListTasksResponse, MetricsRequest, MetricsResponse, PauseTaskRequest,
+    ResizePtyRequest, ResumeTaskRequest, StartRequest, StartResponse, UpdateTaskRequest,
+    WaitRequest, WaitResponse,
+};
+use crated_api::tonic::{Request, Response, Status};
+use crated_api::ttrpc::api;
+use crated_api::types::Metric;
+use crated_core::Error;
+use crated_core::filters::adaptor_fn;
+use crated_metadata::{Containers, NamespacedSnapshots};
+use crated_runtime::{CreateOptions, Shim, ShimManager};
+
+use super::task_convert::{
+    any_from_shim, any_to_shim, mount_to_shim, process_from_state, process_info_from_shim,
+    time_from_shim,
+};
+use super::{GrpcService, blocking, namespace, parse_filters, timestamp, to_status};
+
+/// The Tasks service.
+pub struct TasksService {
+    manager: Arc<ShimManager>,
+    containers: Containers,
+    snapshots: Option<NamespacedSnapshots>,
+}
+
+fn shim_of(manager: &ShimManager, ns: &str, id: &str) -> Result<Arc<Shim>, Status> {
+    manager.get(ns, id).map_err(to_status)
+}
+
+async fn state(shim: &Shim, id: &str, exec_id: &str) -> Result<api::StateResponse, Status> {
+    let mut req = api::StateRequest::new();
+    req.id = id.to_string();
+    req.exec_id = exec_id.to_string();
+    shim.state(&req).await.map_err(to_status)
+}
+
+impl TasksService {
+    /// The rootfs mounts: from the request, else from the container's snapshot.
+    async fn rootfs(
+        &self,
+        ns: &str,
+        req: &CreateTaskRequest,
+        container: &crated_core::container::Container,
+    ) -> Result<Vec<api::Mount>, Status> {
+        if !req.rootfs.is_empty() || container.snapshot_key.is_empty() {
+            return Ok(req.rootfs.iter().map(mount_to_shim).collect());
+        }
+        let Some(snapshots) = self.snapshots.clone() else {
+            return Err(to_status(Error::failed_precondition(
+                "no snapshotter is loaded to provide the container's rootfs",
+            )));
+        };
+        let (ns, sn, key) = (
+            ns.to_string(),
+            container.snapshotter.clone(),
+            container.snapshot_key.clone(),
+        );
+        let mounts = blocking(move || snapshots.mounts(&ns, &sn, &key)).await?;
+        Ok(mounts
+            .into_iter()
+            .map(|m| mount_to_shim(&super::snapshots::mount_to_api(m)))
+            .collect())
+    }
+}
+
+#[tonic::async_trait]
+impl Tasks for TasksService {
+    async fn create(
+        &self,
+        req: Request<CreateTaskRequest>,
+    ) -> Result<Response<CreateTaskResponse>, Status> {
+        let ns = namespace(&req)?;
+        let req = req.into_inner();
+        if req.checkpoint.is_some() {
+            return Err(to_status(Error::not_implemented(
+                "restoring a task from a checkpoint is not implemented in crated yet",
+            )));
+        }
+        let (containers, ns2, id) = (
+            self.containers.clone(),
+            ns.clone(),
+            req.container_id.clone(),
+        );
+        let container = blocking(move || containers.get(&ns2, &id)).await?;
+        let spec = container
+            .spec
+            .as_ref()
+            .map(|s| s.value.clone())
+            .ok_or_else(|| {
+                to_status(Error::failed_precondition(format!(
+                    "container {} has no spec",
+                    container.id
+                )))
+            })?;
+        let rootfs = self.rootfs(&ns, &req, &container).await?;
+        let options = req.options.as_ref().map(any_to_shim).or_else(|| {
+            container
+                .runtime
+                .options
+                .as_ref()
+                .map(|o| any_to_shim(&super::convert::any_to_api(o.clone())))
+        });
+        let opts = CreateOptions {
+            runtime: if req.runtime_path.is_empty() {
+                container.runtime.name.clone()
+            } else {
+                req.runtime_path.clone()
+            },
+            spec,
+            rootfs,
+            stdin: req.stdin,
+            stdout: req.stdout,
+            stderr: req.stderr,
+            terminal: req.terminal,
+            checkpoint: String::new(),
+            options,
+        };
+        tracing::info!(namespace = %ns, id = %req.container_id, runtime = %opts.runtime, "creating task");
+        let (_, pid) = self
+            .manager
+            .create(&ns, &req.container_id, opts)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(CreateTaskResponse {
+            container_id: req.container_id,
+            pid,
+        }))
+    }
+
+    async fn start(&self, req: Request<StartRequest>) -> Result<Response<StartResponse>, Status> {
+        let ns = namespace(&req)?;
+        let req = req.into_inner();
+        let shim = shim_of(&self.manager, &ns, &req.container_id)?;
+        let mut r = api::StartRequest::new();
+        r.id = req.container_id;
+        r.exec_id = req.exec_id;
+        let resp = shim.start(&r).await.map_err(to_status)?;
+        Ok(Response::new(StartResponse { pid: resp.pid }))
+    }
+
+    async fn delete(
+        &self,
+        req: Request<DeleteTaskRequest>,
+    ) -> Result<Response<DeleteResponse>, Status> {
+        let ns = namespace(&req)?;
+        let id = req.into_inner().container_id;
+        let resp = self.manager.delete(&ns, &id).await.map_err(to_status)?;
+        Ok(Response::new(DeleteResponse {
+            id,
+            pid: resp.pid,
+            exit_status: resp.exit_status,
+            exited_at: time_from_shim(resp.exited_at.as_ref()),
+        }))
+    }
+
+    async fn delete_process(
+        &self,
+        req: Request<DeleteProcessRequest>,
+    ) -> Result<Response<DeleteResponse>, Status> {
+        let ns = namespace(&req)?;
+        let req = req.into_inner();
+        let shim = shim_of(&self.manager, &ns, &req.container_id)?;
+        let mut r = api::DeleteRequest::new();
+        r.id = req.container_id;
+        r.exec_id = req.exec_id.clone();
+        let resp = shim.delete(&r).await.map_err(to_status)?;
+        Ok(Response::new(DeleteResponse {
+            id: req.exec_id,
+            pid: resp.pid,
+            exit_status: resp.exit_status,
+            exited_at: time_from_shim(resp.exited_at.as_ref()),
+        }))
+    }
+
+    async fn get(&self, req: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
+        let ns = namespace(&req)?;
+        let req = req.into_inner();
+        let shim = shim_of(&self.manager, &ns, &req.container_id)?;
+        let s = state(&shim, &req.container_id, &req.exec_id).await?;
+        Ok(Response::new(GetResponse {
+            process: Some(process_from_state(&req.container_id, &s)),
+        }))
+    }
+
+    async fn list(
+        &self,
+        req: Request<ListTasksRequest>,
+    ) -> Result<Response<ListTasksResponse>, Status> {
+        let ns = namespace(&req)?;
+        let mut tasks = Vec::new();
+        for shim in self.manager.list(&ns) {
+            match state(&shim, &shim.bundle.id, "").await {
+                Ok(s) => tasks.push(process_from_state(&shim.bundle.id, &s)),
+                Err(e) => {
+                    tracing::warn!(id = %shim.bundle.id, error = %e, "task state unavailable")
+                }
+            }
+        }
+        Ok(Response::new(ListTasksResponse { tasks }))
+    }
+
+    async fn kill(&self, req: Request<KillRequest>) -> Result<Response<()>, Status> {
+        let ns = namespace(&req)?;
+        let req = req.into_inner();
+        let shim = shim_of(&self.manager, &ns, &req.container_id)?;
+        let mut r = api::KillRequest::new();
+        r.id = req.container_id;
+        r.exec_id = req.exec_id;
+        r.signal = req.signal;
+        r.all = req.all;
+        shim.kill(&r).await.map_err(to_status)?;
+        Ok(Response::new(()))
+    }
+
+    async fn exec(&self, req: Request<ExecProcessRequest>) -> Result<Response<()>, Status> {
+        let ns = namespace(&req)?;
+        let req = req.into_inner();
+        if req.exec_id.is_empty() {
+            return Err(to_status(Error::invalid_argument(
+                "exec id must not be empty",
+            )));
+        }
+        let shim = shim_of(&self.manager, &ns, &req.container_id)?;
+        let mut r = api::ExecProcessRequest::new();
+        r.id = req.container_id;
+        r.exec_id = req.exec_id;
+        r.terminal = req.terminal;
+        r.stdin = req.stdin;
+        r.stdout = req.stdout;
+        r.stderr = req.stderr;
+        r.spec = req.spec.as_ref().map(any_to_shim).into();
+        shim.exec(&r).await.map_err(to_status)?;
+        Ok(Response::new(()))
+    }
+
+    async fn resize_pty(&self, req: Request<ResizePtyRequest>) -> Result<Response<()>, Status> {
+        let ns = namespace(&req)?;
+        let req = req.into_inner();
+        let shim = shim_of(&self.manager, &ns, &req.container_id)?;
+        let mut r = api::ResizePtyRequest::new();
+        r.id = req.container_id;
+        r.exec_id = req.exec_id;
+        r.width = req.width;
+        r.height = req.height;
+        shim.resize_pty(&r).await.map_err(to_status)?;
+        Ok(Response::new(()))
+    }
+
+    async fn close_io(&self, req: Request<CloseIoRequest>) -> Result<Response<()>, Status> {
+        let ns = namespace(&req)?;
+        let req = req.into_inner();
+        let shim = shim_of(&self.manager, &ns, &req.container_id)?;
+        let mut r = api::CloseIORequest::new();
+        r.id = req.container_id;
+        r.exec_id = req.exec_id;
+        r.stdin = req.stdin;
+        shim.close_io(&r).await.map_err(to_status)?;
+        Ok(Response::new(()))
+    }
+
+    async fn pause(&self, req: Request<PauseTaskRequest>) -> Result<Response<()>, Status> {
+        let ns = namespace(&req)?;
+        let id = req.into_inner().container_id;
+        let shim = shim_of(&self.manager, &ns, &id)?;
+        let mut r = api::PauseRequest::new();
+        r.id = id;
+        shim.pause(&r).await.map_err(to_status)?;
+        Ok(Response::new(()))
+    }
+
+    async fn resume(&self, req: Request<ResumeTaskRequest>) -> Result<Response<()>, Status> {
+        let ns = namespace(&req)?;
+        let id = req.into_inner().container_id;
+        let shim = shim_of(&self.manager, &ns, &id)?;
+        let mut r = api::ResumeRequest::new();
+        r.id = id;
+        shim.resume(&r).await.map_err(to_status)?;
+        Ok(Response::new(()))
+    }
+
+    async fn list_pids(
+        &self,
+        req: Request<ListPidsRequest>,
+    ) -> Result<Response<ListPidsResponse>, Status> {
+        let ns = namespace(&req)?;
+        let id = req.into_inner().container_id;
+        let shim = shim_of(&self.manager, &ns, &id)?;
+        let mut r = api::PidsRequest::new();
+        r.id = id;
+        let resp = shim.pids(&r).await.map_err(to_status)?;
+        let processes = resp.processes.iter().map(process_info_from_shim).collect();
+        Ok(Response::new(ListPidsResponse { processes }))
+    }
+
+    async fn checkpoint(
+        &self,
+        req: Request<CheckpointTaskRequest>,
+    ) -> Result<Response<CheckpointTaskResponse>, Status> {
+        let ns = namespace(&req)?;
+        let id = req.into_inner().container_id;
+        shim_of(&self.manager, &ns, &id)?;
+        Err(to_status(Error::not_implemented(format!(
+            "checkpoint of task {id}: storing checkpoints in the content store is not implemented in crated yet"
+        ))))
+    }
+
+    async fn update(&self, req: Request<UpdateTaskRequest>) -> Result<Response<()>, Status> {
+        let ns = namespace(&req)?;
+        let req = req.into_inner();
+        let shim = shim_of(&self.manager, &ns, &req.container_id)?;
+        let mut r = api::UpdateTaskRequest::new();
+        r.id = req.container_id;
+        r.resources = req.resources.as_ref().map(any_to_shim).into();
+        r.annotations = req.annotations;
+        shim.update(&r).await.map_err(to_status)?;
+        Ok(Response::new(()))
+    }
+
+    async fn metrics(
+        &self,
+        req: Request<MetricsRequest>,
+    ) -> Result<Response<MetricsResponse>, Status> {
+        let ns = namespace(&req)?;
+        let filter = parse_filters(&req.into_inner().filters)?;
+        let mut metrics = Vec::new();
+        for shim in self.manager.list(&ns) {
+            let id = shim.bundle.id.clone();
+            let fields = adaptor_fn(|path: &[String]| match path.first().map(String::as_str) {
+                Some("id") => Some(id.clone()),
+                Some("namespace") => Some(ns.clone()),
+                _ => None,
+            });
+            if !filter.matches(&fields) {
+                continue;
+            }
+            let collected = chrono::Utc::now();
+            let mut r = api::StatsRequest::new();
+            r.id = id.clone();
+            match shim.stats(&r).await {
+                Ok(resp) => metrics.push(Metric {
+                    timestamp: Some(timestamp(collected)),
+                    id,
+                    data: resp.stats.as_ref().map(any_from_shim),
+                }),
+                Err(e) => tracing::warn!(id = %id, error = %e, "collecting metrics"),
+            }
+        }
+        Ok(Response::new(MetricsResponse { metrics }))
+    }
+
+    async fn wait(&self, req: Request<WaitRequest>) -> Result<Response<WaitResponse>, Status> {
+        let ns = namespace(&req)?;
+        let req = req.into_inner();
+        let shim = shim_of(&self.manager, &ns, &req.container_id)?;
+        let mut r = api::WaitRequest::new();
+        r.id = req.container_id;
+        r.exec_id = req.exec_id;
+        let resp = shim.wait(&r).await.map_err(to_status)?;
+        Ok(Response::new(WaitResponse {
+            exit_status: resp.exit_status,
+            exited_at: time_from_shim(resp.exited_at.as_ref()),
+        }))
+    }
+}
+
+/// The service as a gRPC plugin instance.
+pub fn service(
+    manager: Arc<ShimManager>,
+    containers: Containers,
+    snapshots: Option<NamespacedSnapshots>,
+) -> GrpcService {
+    GrpcService::new(move |routes| {
+        routes.add_service(TasksServer::new(TasksService {
+            manager: manager.clone(),
+            containers: containers.clone(),
+            snapshots: snapshots.clone(),
+        }))
+    })
+}

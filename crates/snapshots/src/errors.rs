@@ -1,0 +1,32 @@
+//! Building `crated_core::Error`s that name what failed and on what.
+
+use std::io;
+use std::path::Path;
+
+use crated_core::{Error, ErrorKind};
+
+/// The containerd kind of an I/O error.
+pub(crate) fn io_kind(e: &io::Error) -> ErrorKind {
+    match e.kind() {
+        io::ErrorKind::NotFound => ErrorKind::NotFound,
+        io::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
+        io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
+        io::ErrorKind::Unsupported => ErrorKind::NotImplemented,
+        _ => ErrorKind::Unknown,
+    }
+}
+
+/// An error for `what` failing on `path` with `e`.
+pub(crate) fn io_error(what: &str, path: &Path, e: io::Error) -> Error {
+    Error::new(io_kind(&e), format!("{what} {}: {e}", path.display()))
+}
+
+/// An error for `what` failing on `path` with `errno`.
+pub(crate) fn errno_error(what: &str, path: &Path, errno: nix::errno::Errno) -> Error {
+    io_error(what, path, io::Error::from(errno))
+}
+
+/// An error of the snapshot metadata database.
+pub(crate) fn db_error(e: impl Into<redb::Error>) -> Error {
+    Error::internal(format!("snapshot metadata database: {}", e.into()))
+}
