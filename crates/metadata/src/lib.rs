@@ -10,6 +10,7 @@
 mod containers;
 mod content;
 mod db;
+pub mod gc;
 mod images;
 mod keys;
 mod leases;
@@ -17,6 +18,8 @@ mod namespaces;
 mod objects;
 mod records;
 mod snapshots;
+#[cfg(test)]
+mod testutil;
 
 pub use containers::Containers;
 pub use content::{NamespacedContent, NamespacedWriter};

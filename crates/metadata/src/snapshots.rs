@@ -18,13 +18,13 @@ use crate::namespaces;
 
 /// A namespace's snapshot record.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct SnapshotRecord {
-    backend_key: String,
+pub(crate) struct SnapshotRecord {
+    pub(crate) backend_key: String,
     #[serde(default)]
-    parent: String,
-    kind: String,
+    pub(crate) parent: String,
+    pub(crate) kind: String,
     #[serde(default)]
-    labels: HashMap<String, String>,
+    pub(crate) labels: HashMap<String, String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -405,85 +405,7 @@ fn has_children(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
-
-    /// An in-memory snapshotter that records backend keys and parents.
-    #[derive(Default)]
-    struct Fake {
-        snaps: Mutex<HashMap<String, (Kind, String)>>,
-    }
-
-    impl Fake {
-        fn add(&self, key: &str, parent: &str, kind: Kind) -> Result<Vec<Mount>> {
-            let mut s = self.snaps.lock().unwrap();
-            if s.contains_key(key) {
-                return Err(Error::already_exists(key));
-            }
-            if !parent.is_empty() && s.get(parent).map(|p| p.0) != Some(Kind::Committed) {
-                return Err(Error::failed_precondition("parent not committed"));
-            }
-            s.insert(key.into(), (kind, parent.into()));
-            Ok(vec![Mount {
-                mount_type: "bind".into(),
-                source: key.into(),
-                target: String::new(),
-                options: vec![],
-            }])
-        }
-    }
-
-    impl Snapshotter for Fake {
-        fn stat(&self, key: &str) -> Result<Info> {
-            let s = self.snaps.lock().unwrap();
-            let (kind, parent) = s.get(key).cloned().ok_or_else(|| Error::not_found(key))?;
-            Ok(Info {
-                kind,
-                name: key.into(),
-                parent,
-                labels: HashMap::new(),
-                created_at: Utc::now(),
-                updated_at: Utc::now(),
-            })
-        }
-        fn update(&self, info: Info, _: &[String]) -> Result<Info> {
-            Ok(info)
-        }
-        fn usage(&self, _: &str) -> Result<Usage> {
-            Ok(Usage { size: 1, inodes: 1 })
-        }
-        fn mounts(&self, key: &str) -> Result<Vec<Mount>> {
-            self.stat(key)?;
-            Ok(vec![])
-        }
-        fn prepare(
-            &self,
-            key: &str,
-            parent: &str,
-            _: HashMap<String, String>,
-        ) -> Result<Vec<Mount>> {
-            self.add(key, parent, Kind::Active)
-        }
-        fn view(&self, key: &str, parent: &str, _: HashMap<String, String>) -> Result<Vec<Mount>> {
-            self.add(key, parent, Kind::View)
-        }
-        fn commit(&self, name: &str, key: &str, _: HashMap<String, String>) -> Result<()> {
-            let mut s = self.snaps.lock().unwrap();
-            let (_, parent) = s.remove(key).ok_or_else(|| Error::not_found(key))?;
-            s.insert(name.into(), (Kind::Committed, parent));
-            Ok(())
-        }
-        fn remove(&self, key: &str) -> Result<()> {
-            self.snaps
-                .lock()
-                .unwrap()
-                .remove(key)
-                .map(|_| ())
-                .ok_or_else(|| Error::not_found(key))
-        }
-        fn walk(&self, _: &mut dyn FnMut(&Info) -> Result<()>) -> Result<()> {
-            Ok(())
-        }
-    }
+    use crate::testutil::Fake;
 
     fn setup() -> (tempfile::TempDir, NamespacedSnapshots, Arc<Fake>) {
         let dir = tempfile::tempdir().unwrap();

@@ -24,6 +24,8 @@ pub const LEASE: &str = "io.containerd.lease.v1";
 pub const GRPC: &str = "io.containerd.grpc.v1";
 /// Plugin type of snapshotters.
 pub const SNAPSHOTTER: &str = "io.containerd.snapshotter.v1";
+/// Plugin type of the garbage collection scheduler.
+pub const GC: &str = "io.containerd.gc.v1";
 /// Plugin type of the runtime v2 task manager.
 pub const RUNTIME: &str = "io.containerd.runtime.v2";
 
@@ -49,6 +51,8 @@ pub struct Metadata {
     pub containers: Containers,
     /// Namespaced snapshots over every loaded snapshotter.
     pub snapshots: NamespacedSnapshots,
+    /// Notifies the garbage collector of changes.
+    pub gc: crate::gc::GcTrigger,
 }
 
 fn host_platform() -> String {
@@ -90,6 +94,7 @@ fn init_metadata(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
         images: Images::new(db.clone()),
         containers: Containers::new(db.clone()),
         snapshots: NamespacedSnapshots::new(db.clone(), backends),
+        gc: crate::gc::GcTrigger::default(),
         db,
     }))
 }
@@ -261,7 +266,8 @@ fn init_events(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
 
 fn init_leases(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
     let leases: Arc<Leases> = ctx.plugins.first(LEASE)?;
-    grpc(services::leases::service((*leases).clone()))
+    let md: Arc<Metadata> = ctx.plugins.first(METADATA)?;
+    grpc(services::leases::service((*leases).clone(), md.gc.clone()))
 }
 
 fn init_content_service(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
@@ -270,6 +276,7 @@ fn init_content_service(ctx: &mut InitContext<'_>) -> Result<Instance, InitError
     grpc(services::content::service(
         md.content.clone(),
         (*events).clone(),
+        md.gc.clone(),
     ))
 }
 
@@ -279,6 +286,7 @@ fn init_images(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
     grpc(services::images::service(
         md.images.clone(),
         (*events).clone(),
+        md.gc.clone(),
     ))
 }
 
@@ -288,6 +296,7 @@ fn init_containers(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
     grpc(services::containers::service(
         md.containers.clone(),
         (*events).clone(),
+        md.gc.clone(),
     ))
 }
 
@@ -297,6 +306,7 @@ fn init_snapshots(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
     grpc(services::snapshots::service(
         md.snapshots.clone(),
         (*events).clone(),
+        md.gc.clone(),
     ))
 }
 
@@ -308,6 +318,18 @@ fn init_tasks(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
         md.containers.clone(),
         Some(md.snapshots.clone()),
     ))
+}
+
+fn init_gc(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
+    let md: Arc<Metadata> = ctx.plugins.first(METADATA)?;
+    let config: crate::gc::SchedulerConfig = ctx.config()?;
+    let targets = crate::gc::GcTargets {
+        db: md.db.clone(),
+        content: md.content.clone(),
+        snapshots: md.snapshots.clone(),
+    };
+    crate::gc::start(config, targets, &md.gc)?;
+    Ok(Arc::new(md.gc.clone()))
 }
 
 fn init_health(_: &mut InitContext<'_>) -> Result<Instance, InitError> {
@@ -349,6 +371,13 @@ pub fn registrations() -> Vec<Registration> {
             init: init_runtime,
         },
         plugin(LEASE, "manager", &[METADATA], init_lease_manager),
+        Registration {
+            plugin_type: GC,
+            id: "scheduler",
+            requires: &[METADATA],
+            default_config: Some(crate::gc::default_config),
+            init: init_gc,
+        },
         plugin(GRPC, "version", &[], init_version),
         plugin(GRPC, "introspection", &[], init_introspection),
         plugin(GRPC, "namespaces", &[METADATA, EVENT], init_namespaces),

@@ -4,6 +4,7 @@
 pub mod builtins;
 pub mod daemon;
 pub mod exchange;
+pub mod gc;
 pub mod plugin;
 pub mod services;
 pub mod ttrpc_events;

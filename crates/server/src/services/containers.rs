@@ -20,11 +20,13 @@ use super::convert::{any_to_api, container_from_api, container_to_api};
 use super::events::async_stream;
 use super::{GrpcService, blocking, namespace, parse_filters};
 use crate::exchange::Exchange;
+use crate::gc::GcTrigger;
 
 /// The Containers service.
 pub struct ContainersService {
     store: Store,
     events: Exchange,
+    gc: GcTrigger,
 }
 
 struct ContainerFields<'a>(&'a Container);
@@ -167,17 +169,19 @@ impl Containers for ContainersService {
         blocking(move || store.delete(&ns2, &id2)).await?;
         self.events
             .publish_message(&ns, "/containers/delete", &ContainerDelete { id });
+        self.gc.mutation(true);
         Ok(Response::new(()))
     }
 }
 
 /// The service as a gRPC plugin instance.
-pub fn service(store: Store, events: Exchange) -> GrpcService {
+pub fn service(store: Store, events: Exchange, gc: GcTrigger) -> GrpcService {
     GrpcService::new(move |routes| {
         routes.add_service(
             ContainersServer::new(ContainersService {
                 store: store.clone(),
                 events: events.clone(),
+                gc: gc.clone(),
             })
             .max_decoding_message_size(crated_api::DEFAULT_MAX_MESSAGE_SIZE)
             .max_encoding_message_size(crated_api::DEFAULT_MAX_MESSAGE_SIZE),

@@ -23,6 +23,7 @@ use super::{
     GrpcService, blocking, from_timestamp, lease, namespace, parse_filters, timestamp, to_status,
 };
 use crate::exchange::Exchange;
+use crate::gc::GcTrigger;
 
 /// Bytes per Read response message.
 const READ_CHUNK: usize = 1 << 20;
@@ -33,6 +34,7 @@ const LIST_BATCH: usize = 100;
 pub struct ContentService {
     store: NamespacedContent,
     events: Exchange,
+    gc: GcTrigger,
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -324,6 +326,7 @@ impl Content for ContentService {
         blocking(move || store.delete(&ns2, &d2)).await?;
         self.events
             .publish_message(&ns, "/content/delete", &ContentDelete { digest: d });
+        self.gc.mutation(true);
         Ok(Response::new(()))
     }
 
@@ -433,12 +436,13 @@ impl Content for ContentService {
 }
 
 /// The service as a gRPC plugin instance.
-pub fn service(store: NamespacedContent, events: Exchange) -> GrpcService {
+pub fn service(store: NamespacedContent, events: Exchange, gc: GcTrigger) -> GrpcService {
     GrpcService::new(move |routes| {
         routes.add_service(
             ContentServer::new(ContentService {
                 store: store.clone(),
                 events: events.clone(),
+                gc: gc.clone(),
             })
             .max_decoding_message_size(crated_api::DEFAULT_MAX_MESSAGE_SIZE)
             .max_encoding_message_size(crated_api::DEFAULT_MAX_MESSAGE_SIZE),

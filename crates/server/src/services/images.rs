@@ -15,11 +15,13 @@ use crated_metadata::Images as Store;
 use super::convert::{image_from_api, image_to_api};
 use super::{GrpcService, blocking, namespace, parse_filters};
 use crate::exchange::Exchange;
+use crate::gc::GcTrigger;
 
 /// The Images service.
 pub struct ImagesService {
     store: Store,
     events: Exchange,
+    gc: GcTrigger,
 }
 
 struct ImageFields<'a>(&'a Image);
@@ -91,6 +93,7 @@ impl Images for ImagesService {
             labels: created.labels.clone(),
         };
         self.events.publish_message(&ns, "/images/create", &event);
+        self.gc.mutation(false);
         Ok(Response::new(CreateImageResponse {
             image: Some(image_to_api(created)),
         }))
@@ -119,6 +122,7 @@ impl Images for ImagesService {
     async fn delete(&self, req: Request<DeleteImageRequest>) -> Result<Response<()>, Status> {
         let ns = namespace(&req)?;
         let req = req.into_inner();
+        let sync = req.sync;
         let (store, ns2, name) = (self.store.clone(), ns.clone(), req.name.clone());
         blocking(move || {
             if let Some(target) = &req.target {
@@ -135,16 +139,21 @@ impl Images for ImagesService {
         .await?;
         self.events
             .publish_message(&ns, "/images/delete", &ImageDelete { name: req.name });
+        self.gc.mutation(true);
+        if sync {
+            self.gc.sync().await;
+        }
         Ok(Response::new(()))
     }
 }
 
 /// The service as a gRPC plugin instance.
-pub fn service(store: Store, events: Exchange) -> GrpcService {
+pub fn service(store: Store, events: Exchange, gc: GcTrigger) -> GrpcService {
     GrpcService::new(move |routes| {
         routes.add_service(ImagesServer::new(ImagesService {
             store: store.clone(),
             events: events.clone(),
+            gc: gc.clone(),
         }))
     })
 }

@@ -10,10 +10,12 @@ use crated_core::filters::Adaptor;
 use crated_metadata::{LeaseResource, Leases as Store};
 
 use super::{GrpcService, blocking, namespace, parse_filters, timestamp};
+use crate::gc::GcTrigger;
 
 /// The Leases service.
 pub struct LeasesService {
     store: Store,
+    gc: GcTrigger,
 }
 
 fn to_api(l: crated_metadata::Lease) -> Lease {
@@ -76,7 +78,12 @@ impl Leases for LeasesService {
         let ns = namespace(&req)?;
         let req = req.into_inner();
         let store = self.store.clone();
+        let sync = req.sync;
         blocking(move || store.delete(&ns, &req.id)).await?;
+        self.gc.mutation(true);
+        if sync {
+            self.gc.sync().await;
+        }
         Ok(Response::new(()))
     }
 
@@ -134,10 +141,11 @@ impl Leases for LeasesService {
 }
 
 /// The service as a gRPC plugin instance.
-pub fn service(store: Store) -> GrpcService {
+pub fn service(store: Store, gc: GcTrigger) -> GrpcService {
     GrpcService::new(move |routes| {
         routes.add_service(LeasesServer::new(LeasesService {
             store: store.clone(),
+            gc: gc.clone(),
         }))
     })
 }

@@ -22,6 +22,7 @@ use futures::Stream;
 use super::events::async_stream;
 use super::{GrpcService, blocking, from_timestamp, lease, namespace, parse_filters, timestamp};
 use crate::exchange::Exchange;
+use crate::gc::GcTrigger;
 
 /// Infos per List response message.
 const LIST_BATCH: usize = 100;
@@ -30,6 +31,7 @@ const LIST_BATCH: usize = 100;
 pub struct SnapshotsService {
     store: NamespacedSnapshots,
     events: Exchange,
+    gc: GcTrigger,
 }
 
 /// Core mount to wire.
@@ -210,6 +212,7 @@ impl Snapshots for SnapshotsService {
             snapshotter: r.snapshotter,
         };
         self.events.publish_message(&ns, "/snapshot/remove", &event);
+        self.gc.mutation(true);
         Ok(Response::new(()))
     }
 
@@ -296,11 +299,12 @@ impl Snapshots for SnapshotsService {
 }
 
 /// The service as a gRPC plugin instance.
-pub fn service(store: NamespacedSnapshots, events: Exchange) -> GrpcService {
+pub fn service(store: NamespacedSnapshots, events: Exchange, gc: GcTrigger) -> GrpcService {
     GrpcService::new(move |routes| {
         routes.add_service(SnapshotsServer::new(SnapshotsService {
             store: store.clone(),
             events: events.clone(),
+            gc: gc.clone(),
         }))
     })
 }
