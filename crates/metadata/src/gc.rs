@@ -259,6 +259,19 @@ pub fn collect(
         }
         doomed = rest;
     }
+    let touched: HashSet<&String> = graph
+        .snapshots
+        .keys()
+        .filter(|(ns, sn, key)| {
+            !marked.contains(&Node::Snapshot(ns.clone(), sn.clone(), key.clone()))
+        })
+        .map(|(_, sn, _)| sn)
+        .collect();
+    for sn in touched {
+        if let Err(e) = snapshots.cleanup(sn) {
+            tracing::warn!(snapshotter = %sn, error = %e, "gc: snapshotter cleanup");
+        }
+    }
     Ok(stats)
 }
 

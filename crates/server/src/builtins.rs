@@ -26,6 +26,8 @@ pub const GRPC: &str = "io.containerd.grpc.v1";
 pub const SNAPSHOTTER: &str = "io.containerd.snapshotter.v1";
 /// Plugin type of the garbage collection scheduler.
 pub const GC: &str = "io.containerd.gc.v1";
+/// Plugin type of differs.
+pub const DIFFER: &str = "io.containerd.differ.v1";
 /// Plugin type of the runtime v2 task manager.
 pub const RUNTIME: &str = "io.containerd.runtime.v2";
 
@@ -332,6 +334,30 @@ fn init_gc(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
     Ok(Arc::new(md.gc.clone()))
 }
 
+/// The `[plugins."io.containerd.differ.v1.walking"]` section.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct DifferConfig {
+    /// Largest uncompressed layer accepted, in bytes (0: unbounded).
+    max_layer_size: u64,
+}
+
+fn init_walking(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
+    platforms(ctx);
+    let config: DifferConfig = ctx.config()?;
+    let max_size = (config.max_layer_size > 0).then_some(config.max_layer_size);
+    Ok(Arc::new(crated_diff::ApplyConfig { max_size }))
+}
+
+fn init_diff(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
+    let md: Arc<Metadata> = ctx.plugins.first(METADATA)?;
+    let config: Arc<crated_diff::ApplyConfig> = ctx.plugins.first(DIFFER)?;
+    grpc(services::diff::service(
+        md.content.clone(),
+        (*config).clone(),
+    ))
+}
+
 fn init_health(_: &mut InitContext<'_>) -> Result<Instance, InitError> {
     grpc(GrpcService::new(|routes| {
         let (_, health) = tonic_health::server::health_reporter();
@@ -378,6 +404,7 @@ pub fn registrations() -> Vec<Registration> {
             default_config: Some(crate::gc::default_config),
             init: init_gc,
         },
+        plugin(DIFFER, "walking", &[METADATA], init_walking),
         plugin(GRPC, "version", &[], init_version),
         plugin(GRPC, "introspection", &[], init_introspection),
         plugin(GRPC, "namespaces", &[METADATA, EVENT], init_namespaces),
@@ -388,6 +415,7 @@ pub fn registrations() -> Vec<Registration> {
         plugin(GRPC, "containers", &[METADATA, EVENT], init_containers),
         plugin(GRPC, "snapshots", &[METADATA, EVENT], init_snapshots),
         plugin(GRPC, "tasks", &[RUNTIME, METADATA], init_tasks),
+        plugin(GRPC, "diff", &[DIFFER, METADATA], init_diff),
         plugin(GRPC, "healthcheck", &[], init_health),
     ]
 }

@@ -4,6 +4,7 @@
 pub mod containers;
 pub mod content;
 pub mod convert;
+pub mod diff;
 pub mod events;
 pub mod images;
 pub mod introspection;
