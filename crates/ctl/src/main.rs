@@ -1,2 +1,66 @@
-//! cratectl.
-fn main() {}
+//! cratectl: the command line client of crated (and containerd), built on
+//! `crated-client`.
+
+mod args;
+mod cli;
+mod commands;
+mod context;
+mod event_json;
+mod hints;
+mod output;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::Cli;
+use crate::context::Context;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.debug);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("cratectl: starting the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let context = Context::new(cli.global);
+    match runtime.block_on(commands::run(&context, cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.is::<commands::Reported>() => ExitCode::FAILURE,
+        Err(err) => {
+            tracing::debug!("error: {err:?}");
+            eprintln!("cratectl: {}", one_line(&format!("{err:#}")));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr: debug level with `--debug`, warnings otherwise;
+/// `RUST_LOG` overrides.
+fn init_logging(debug: bool) {
+    let default = if debug {
+        "debug,h2=info,hyper=info,tower=info"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Errors are printed on one line.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
