@@ -385,6 +385,18 @@ fn main() {
             ],
         ),
         service(
+            "containerd.services.streaming.v1",
+            "Streaming",
+            V1,
+            &[(
+                "Stream",
+                "::prost_types::Any",
+                "::prost_types::Any",
+                true,
+                true,
+            )],
+        ),
+        service(
             "containerd.services.transfer.v1",
             "Transfer",
             V1,

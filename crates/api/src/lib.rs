@@ -61,6 +61,10 @@ pub mod server {
     ));
     include!(concat!(
         env!("OUT_DIR"),
+        "/containerd.services.streaming.v1.Streaming.rs"
+    ));
+    include!(concat!(
+        env!("OUT_DIR"),
         "/containerd.services.transfer.v1.Transfer.rs"
     ));
 }

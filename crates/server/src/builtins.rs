@@ -28,6 +28,8 @@ pub const SNAPSHOTTER: &str = "io.containerd.snapshotter.v1";
 pub const GC: &str = "io.containerd.gc.v1";
 /// Plugin type of differs.
 pub const DIFFER: &str = "io.containerd.differ.v1";
+/// Plugin type of the stream manager.
+pub const STREAMING: &str = "io.containerd.streaming.v1";
 /// Plugin type of the runtime v2 task manager.
 pub const RUNTIME: &str = "io.containerd.runtime.v2";
 
@@ -358,6 +360,15 @@ fn init_diff(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
     ))
 }
 
+fn init_stream_manager(_: &mut InitContext<'_>) -> Result<Instance, InitError> {
+    Ok(Arc::new(crate::streaming::StreamManager::default()))
+}
+
+fn init_streaming(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
+    let manager: Arc<crate::streaming::StreamManager> = ctx.plugins.first(STREAMING)?;
+    grpc(services::streaming::service((*manager).clone()))
+}
+
 fn init_health(_: &mut InitContext<'_>) -> Result<Instance, InitError> {
     grpc(GrpcService::new(|routes| {
         let (_, health) = tonic_health::server::health_reporter();
@@ -405,6 +416,7 @@ pub fn registrations() -> Vec<Registration> {
             init: init_gc,
         },
         plugin(DIFFER, "walking", &[METADATA], init_walking),
+        plugin(STREAMING, "manager", &[], init_stream_manager),
         plugin(GRPC, "version", &[], init_version),
         plugin(GRPC, "introspection", &[], init_introspection),
         plugin(GRPC, "namespaces", &[METADATA, EVENT], init_namespaces),
@@ -416,6 +428,7 @@ pub fn registrations() -> Vec<Registration> {
         plugin(GRPC, "snapshots", &[METADATA, EVENT], init_snapshots),
         plugin(GRPC, "tasks", &[RUNTIME, METADATA], init_tasks),
         plugin(GRPC, "diff", &[DIFFER, METADATA], init_diff),
+        plugin(GRPC, "streaming", &[STREAMING], init_streaming),
         plugin(GRPC, "healthcheck", &[], init_health),
     ]
 }

@@ -7,4 +7,6 @@ pub mod exchange;
 pub mod gc;
 pub mod plugin;
 pub mod services;
+pub mod streaming;
 pub mod ttrpc_events;
+pub mod unpack;

@@ -3,14 +3,13 @@
 //! store.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 
 use crated_api::server::diff_server::{Diff, DiffServer};
 use crated_api::services::v1::{ApplyRequest, ApplyResponse, DiffRequest, DiffResponse};
 use crated_api::tonic::{Request, Response, Status};
 use crated_api::types::Descriptor;
 use crated_core::Error;
-use crated_core::content::ReaderAt;
 use crated_diff::{ApplyConfig, LAYER_TAR, UNCOMPRESSED_LABEL};
 use crated_metadata::{NamespacedContent, NamespacedWriter};
 
@@ -21,23 +20,6 @@ use super::{GrpcService, blocking, lease, namespace, to_status};
 pub struct DiffService {
     content: NamespacedContent,
     config: ApplyConfig,
-}
-
-/// Reads a blob front to back through its positional reader.
-struct SequentialReader {
-    inner: Box<dyn ReaderAt>,
-    offset: u64,
-}
-
-impl Read for SequentialReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self
-            .inner
-            .read_at(buf, self.offset)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        self.offset += n as u64;
-        Ok(n)
-    }
 }
 
 /// Writes into a content ingest, counting bytes.
@@ -81,10 +63,7 @@ impl Diff for DiffService {
         let digest = desc.digest.clone();
         let stats = blocking(move || {
             let reader = content.reader_at(&ns, &desc.digest)?;
-            let reader = SequentialReader {
-                inner: reader,
-                offset: 0,
-            };
+            let reader = crate::unpack::BlobReader::new(reader);
             crated_diff::apply(&mounts, &desc.media_type, reader, &config)
                 .map_err(|e| e.context(format!("apply layer {}", desc.digest)))
         })

@@ -11,6 +11,7 @@ pub mod introspection;
 pub mod leases;
 pub mod namespaces;
 pub mod snapshots;
+pub mod streaming;
 pub mod task_convert;
 pub mod task_events;
 pub mod tasks;
