@@ -369,6 +369,33 @@ fn init_streaming(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
     grpc(services::streaming::service((*manager).clone()))
 }
 
+fn init_transfer(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
+    let md: Arc<Metadata> = ctx.plugins.first(METADATA)?;
+    let events: Arc<Exchange> = ctx.plugins.first(EVENT)?;
+    let streams: Arc<crate::streaming::StreamManager> = ctx.plugins.first(STREAMING)?;
+    let apply: Arc<crated_diff::ApplyConfig> = ctx.plugins.first(DIFFER)?;
+    let snapshotters = md.snapshots.snapshotters();
+    let default_snapshotter = if snapshotters.iter().any(|s| s == "overlayfs") {
+        "overlayfs".to_string()
+    } else {
+        snapshotters.first().cloned().unwrap_or_default()
+    };
+    let transfer = crate::transfer::TransferContext {
+        unpacker: crate::unpack::Unpacker {
+            content: md.content.clone(),
+            snapshots: md.snapshots.clone(),
+            apply: (*apply).clone(),
+        },
+        images: md.images.clone(),
+        leases: md.leases.clone(),
+        streams: (*streams).clone(),
+        events: (*events).clone(),
+        gc: md.gc.clone(),
+        default_snapshotter,
+    };
+    grpc(crate::transfer::service(transfer))
+}
+
 fn init_health(_: &mut InitContext<'_>) -> Result<Instance, InitError> {
     grpc(GrpcService::new(|routes| {
         let (_, health) = tonic_health::server::health_reporter();
@@ -429,6 +456,12 @@ pub fn registrations() -> Vec<Registration> {
         plugin(GRPC, "tasks", &[RUNTIME, METADATA], init_tasks),
         plugin(GRPC, "diff", &[DIFFER, METADATA], init_diff),
         plugin(GRPC, "streaming", &[STREAMING], init_streaming),
+        plugin(
+            GRPC,
+            "transfer",
+            &[METADATA, EVENT, STREAMING, DIFFER],
+            init_transfer,
+        ),
         plugin(GRPC, "healthcheck", &[], init_health),
     ]
 }

@@ -8,5 +8,6 @@ pub mod gc;
 pub mod plugin;
 pub mod services;
 pub mod streaming;
+pub mod transfer;
 pub mod ttrpc_events;
 pub mod unpack;
