@@ -5,6 +5,7 @@
 
 pub mod progress;
 pub mod pull;
+pub mod push;
 
 use crated_api::prost::{Message, Name};
 use crated_api::prost_types::Any;
@@ -89,8 +90,17 @@ impl Transfer for TransferService {
                     .map_err(to_status)?;
                 Ok(Response::new(()))
             }
+            (s, d) if s == ImageStore::full_name() && d == OciRegistry::full_name() => {
+                let store: ImageStore = decode(&source)?;
+                let registry: OciRegistry = decode(&dest)?;
+                let resolver = pull::resolver(&registry).map_err(to_status)?;
+                push::push(&self.ctx, &ns, store, registry, resolver, progress)
+                    .await
+                    .map_err(to_status)?;
+                Ok(Response::new(()))
+            }
             (s, d) => Err(to_status(Error::not_implemented(format!(
-                "transfer from {s} to {d} is not implemented by crated yet (supported: registry to image store)"
+                "transfer from {s} to {d} is not implemented by crated yet (supported: registry to image store and back)"
             )))),
         }
     }

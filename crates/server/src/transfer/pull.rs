@@ -170,15 +170,9 @@ fn unpack_snapshotter(ctx: &TransferContext, u: &UnpackConfiguration) -> String 
     }
 }
 
-/// Pulls `registry.reference` into the image store as `store.name` (or the
-/// resolved name), unpacking as `store.unpacks` asks.
-pub async fn pull(
-    ctx: &TransferContext,
-    ns: &str,
-    registry: OciRegistry,
-    store: ImageStore,
-    progress: Progress,
-) -> Result<()> {
+/// A resolver configured as the client asked: hosts directory, plain
+/// HTTP, extra headers.
+pub fn resolver(registry: &OciRegistry) -> Result<Resolver> {
     let mut options = ResolverOptions::default();
     if let Some(r) = &registry.resolver {
         if !r.host_dir.is_empty() {
@@ -189,7 +183,19 @@ pub async fn pull(
             .headers
             .extend(r.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
-    let resolver = Resolver::new(options)?;
+    Resolver::new(options)
+}
+
+/// Pulls `registry.reference` into the image store as `store.name` (or the
+/// resolved name), unpacking as `store.unpacks` asks.
+pub async fn pull(
+    ctx: &TransferContext,
+    ns: &str,
+    registry: OciRegistry,
+    store: ImageStore,
+    progress: Progress,
+) -> Result<()> {
+    let resolver = resolver(&registry)?;
     progress
         .send("resolving", &registry.reference, 0, 0, None)
         .await;

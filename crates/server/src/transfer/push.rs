@@ -1,0 +1,128 @@
+//! Pushing an image from the image store to a registry: blobs first, then
+//! manifests, then the root under the reference's tag.
+
+use std::io::Read;
+
+use crated_api::prost::bytes::Bytes;
+use crated_api::types::transfer::{ImageStore, OciRegistry};
+use crated_core::image::Descriptor;
+use crated_core::{Error, Result};
+use crated_images::media;
+use crated_images::walk::{self, PlatformChoice};
+use crated_remotes::{PushOutcome, Pusher, Resolver};
+use tokio::io::AsyncWriteExt;
+
+use super::TransferContext;
+use super::progress::Progress;
+use crate::services::convert::descriptor_to_api;
+use crate::unpack::BlobReader;
+
+fn read_small(ctx: &TransferContext, ns: &str, digest: &str) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    BlobReader::new(ctx.unpacker.content.reader_at(ns, digest)?)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::internal(format!("reading {digest}: {e}")))?;
+    Ok(buf)
+}
+
+/// Streams a blob from the content store to the pusher.
+async fn push_blob(
+    ctx: &TransferContext,
+    ns: &str,
+    pusher: &Pusher,
+    desc: &Descriptor,
+) -> Result<PushOutcome> {
+    let reader = ctx.unpacker.content.reader_at(ns, &desc.digest)?;
+    let (mut tx, rx) = tokio::io::duplex(1 << 20);
+    let handle = tokio::runtime::Handle::current();
+    let feeder = tokio::task::spawn_blocking(move || {
+        let mut blob = BlobReader::new(reader);
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = blob
+                .read(&mut buf)
+                .map_err(|e| Error::internal(format!("reading blob: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            if handle.block_on(tx.write_all(&buf[..n])).is_err() {
+                break;
+            }
+        }
+        Ok::<_, Error>(())
+    });
+    let outcome = pusher.push_reader(desc, rx).await;
+    feeder
+        .await
+        .map_err(|e| Error::internal(format!("blob reader task: {e}")))??;
+    outcome
+}
+
+/// Pushes image `store.name` to `registry.reference`.
+pub async fn push(
+    ctx: &TransferContext,
+    ns: &str,
+    store: ImageStore,
+    registry: OciRegistry,
+    resolver: Resolver,
+    progress: Progress,
+) -> Result<()> {
+    let image = tokio::task::block_in_place(|| ctx.images.get(ns, &store.name))?;
+    let pusher = resolver.pusher(&registry.reference)?;
+    let root = image.target.clone();
+    let mut order: Vec<Descriptor> = Vec::new();
+    let mut stack = vec![(root.clone(), false)];
+    while let Some((desc, expanded)) = stack.pop() {
+        if expanded || !(media::is_index(&desc.media_type) || media::is_manifest(&desc.media_type))
+        {
+            if !order.iter().any(|d| d.digest == desc.digest) {
+                order.push(desc);
+            }
+            continue;
+        }
+        let bytes = tokio::task::block_in_place(|| read_small(ctx, ns, &desc.digest))?;
+        let present: Vec<Descriptor> = walk::children(&desc, &bytes, &PlatformChoice::All)?
+            .into_iter()
+            .filter(|c| ctx.unpacker.content.info(ns, &c.digest).is_ok())
+            .collect();
+        stack.push((desc, true));
+        stack.extend(present.into_iter().map(|c| (c, false)));
+    }
+    for desc in order.iter().filter(|d| d.digest != root.digest) {
+        progress
+            .send("uploading", &desc.digest, 0, desc.size, None)
+            .await;
+        let outcome = if media::is_index(&desc.media_type) || media::is_manifest(&desc.media_type) {
+            let bytes = tokio::task::block_in_place(|| read_small(ctx, ns, &desc.digest))?;
+            pusher.push_bytes(desc, Bytes::from(bytes)).await?
+        } else {
+            push_blob(ctx, ns, &pusher, desc).await?
+        };
+        let event = match outcome {
+            PushOutcome::AlreadyExists => "already exists",
+            PushOutcome::Mounted { .. } => "mounted",
+            PushOutcome::Pushed => "complete",
+        };
+        progress
+            .send(
+                event,
+                &desc.digest,
+                desc.size,
+                desc.size,
+                Some(descriptor_to_api(desc.clone())),
+            )
+            .await;
+    }
+    let bytes = tokio::task::block_in_place(|| read_small(ctx, ns, &root.digest))?;
+    pusher.push_root(&root, Bytes::from(bytes)).await?;
+    progress
+        .send(
+            "pushed",
+            &registry.reference,
+            root.size,
+            root.size,
+            Some(descriptor_to_api(root)),
+        )
+        .await;
+    Ok(())
+}
