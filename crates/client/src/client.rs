@@ -10,13 +10,20 @@ use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::connect::{ConnectOptions, connect_channel};
+use crate::containers::Containers;
 use crate::content::Content;
 use crate::error::{Error, Result};
 use crate::events::Events;
+use crate::images::Images;
 use crate::introspection::Introspection;
 use crate::leases::Leases;
 use crate::namespaces::Namespaces;
+use crate::snapshots::Snapshots;
+use crate::tasks::Tasks;
 use crate::version::Version;
+
+/// The gRPC metadata key that carries the lease of a request.
+pub const LEASE_HEADER: &str = "containerd-lease";
 
 /// The namespace a new [`Client`] works in.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -30,6 +37,7 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 pub struct Client {
     shared: Arc<Shared>,
     namespace: String,
+    lease: Option<String>,
 }
 
 struct Shared {
@@ -43,6 +51,7 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("address", &self.shared.address)
             .field("namespace", &self.namespace)
+            .field("lease", &self.lease)
             .field("options", &self.shared.options)
             .finish()
     }
@@ -61,6 +70,7 @@ impl Client {
                 options,
             }),
             namespace: DEFAULT_NAMESPACE.to_string(),
+            lease: None,
         })
     }
 
@@ -70,6 +80,18 @@ impl Client {
         Client {
             shared: Arc::clone(&self.shared),
             namespace: name.into(),
+            lease: self.lease.clone(),
+        }
+    }
+
+    /// A handle on the same connection and namespace whose requests carry
+    /// lease `id` (gRPC metadata `containerd-lease`): what they create is
+    /// held by the lease until it is deleted.
+    pub fn with_lease(&self, id: impl Into<String>) -> Client {
+        Client {
+            shared: Arc::clone(&self.shared),
+            namespace: self.namespace.clone(),
+            lease: Some(id.into()),
         }
     }
 
@@ -118,6 +140,27 @@ impl Client {
         Content::new(self.clone())
     }
 
+    /// The containers service, in this handle's namespace.
+    pub fn containers(&self) -> Containers {
+        Containers::new(self.clone())
+    }
+
+    /// The tasks service, in this handle's namespace.
+    pub fn tasks(&self) -> Tasks {
+        Tasks::new(self.clone())
+    }
+
+    /// The images service, in this handle's namespace.
+    pub fn images(&self) -> Images {
+        Images::new(self.clone())
+    }
+
+    /// Snapshotter `name` (e.g. `overlayfs`) of the snapshots service, in
+    /// this handle's namespace.
+    pub fn snapshots(&self, name: impl Into<String>) -> Snapshots {
+        Snapshots::new(self.clone(), name.into())
+    }
+
     /// The shared gRPC channel.
     pub(crate) fn channel(&self) -> Channel {
         self.shared.channel.clone()
@@ -137,6 +180,12 @@ impl Client {
         let value = AsciiMetadataValue::try_from(self.namespace.as_str()).map_err(|_| invalid())?;
         let mut request = Request::new(message);
         request.metadata_mut().insert(NAMESPACE_HEADER, value);
+        if let Some(lease) = &self.lease {
+            let value = AsciiMetadataValue::try_from(lease.as_str()).map_err(|_| {
+                Error::InvalidArgument(format!("lease id {lease:?} cannot be sent"))
+            })?;
+            request.metadata_mut().insert(LEASE_HEADER, value);
+        }
         Ok(request)
     }
 

@@ -5,7 +5,12 @@
 //! [`Client::namespace`] picks another); every request carries that
 //! namespace in the gRPC metadata key `containerd-namespace`. Service
 //! handles hang off it: [`Client::introspection`], [`Client::namespaces`],
-//! [`Client::events`], [`Client::leases`] and [`Client::content`]. Failures
+//! [`Client::events`], [`Client::leases`], [`Client::content`],
+//! [`Client::containers`], [`Client::tasks`], [`Client::images`] and
+//! [`Client::snapshots`]. On top of them: runtime spec generation
+//! ([`spec::SpecBuilder`]), container and task creation the way
+//! containerd's client does it ([`container`]), process IO over FIFOs
+//! ([`cio`]) and the caller's terminal ([`console`]). Failures
 //! are one [`Error`] type whose [`Error::kind`] is containerd's error class,
 //! decoded from the gRPC status code.
 //!
@@ -49,18 +54,32 @@ macro_rules! grpc_client {
     };
 }
 
+pub mod cio;
 mod client;
 mod connect;
+pub mod console;
+pub mod container;
+pub mod containers;
 pub mod content;
 mod convert;
+pub mod diff;
 pub mod error;
 pub mod events;
+pub mod images;
+pub mod import_export;
 pub mod introspection;
 pub mod leases;
 pub mod namespaces;
+pub mod runtime_options;
+pub mod snapshot_tools;
+pub mod snapshots;
+pub mod spec;
+pub mod streaming;
+pub mod tasks;
+pub mod transfer;
 mod version;
 
-pub use client::{Client, DEFAULT_NAMESPACE};
+pub use client::{Client, DEFAULT_NAMESPACE, LEASE_HEADER};
 pub use connect::{ConnectOptions, DEFAULT_CONNECT_TIMEOUT};
 pub use error::{Error, Result};
 pub use version::Version;

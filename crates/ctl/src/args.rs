@@ -63,6 +63,70 @@ pub fn lease_label_args(args: &[String]) -> HashMap<String, String> {
         .collect()
 }
 
+/// Parses a size in bytes: a plain number, or with a binary suffix `k`,
+/// `m`, `g` or `t` (optionally followed by `b`/`ib`), e.g. `64m`, `1GiB`.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let invalid = || format!("invalid size {text:?} (examples: 1048576, 512k, 64m, 1g)");
+    let lower = text.trim().to_ascii_lowercase();
+    let digits_end = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    if digits_end == 0 {
+        return Err(invalid());
+    }
+    let number: u64 = lower[..digits_end].parse().map_err(|_| invalid())?;
+    let shift = match &lower[digits_end..] {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return Err(invalid()),
+    };
+    number.checked_mul(1u64 << shift).ok_or_else(invalid)
+}
+
+/// Parses a signal as moby's `signal.ParseSignal` does: a number, or a
+/// name with or without the `SIG` prefix, in any case.
+pub fn parse_signal(text: &str) -> Result<u32, String> {
+    if let Ok(number) = text.parse::<u32>() {
+        if number == 0 || number > 64 {
+            return Err(format!("invalid signal {text:?}"));
+        }
+        return Ok(number);
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .map(|s| s as u32)
+        .map_err(|_| format!("invalid signal {text:?} (examples: SIGTERM, KILL, 9)"))
+}
+
+/// Reads an env file as `ctr --env-file` does: one `KEY=value` a line;
+/// empty lines and lines starting with `#` are skipped.
+pub fn parse_env_file(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim_end)
+        .filter(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#'))
+        .map(String::from)
+        .collect()
+}
+
+/// Annotations as `ctr --annotation` reads them: `key=value`, required.
+pub fn annotation_args(args: &[String]) -> Result<HashMap<String, String>, String> {
+    args.iter()
+        .map(|arg| {
+            arg.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| format!("invalid key=value format annotation: {arg}"))
+        })
+        .collect()
+}
+
 /// Checks a digest the way go-digest's `Parse` does: `algorithm:hex` with a
 /// known algorithm and a lowercase hex string of the right length.
 pub fn validate_digest(digest: &str) -> Result<(), String> {
@@ -119,6 +183,35 @@ mod tests {
             lease_label_args(&args).get("c").map(String::as_str),
             Some("")
         );
+    }
+
+    #[test]
+    fn sizes_and_signals() {
+        assert_eq!(parse_bytes("1048576"), Ok(1_048_576));
+        assert_eq!(parse_bytes("64m"), Ok(64 << 20));
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("512k"), Ok(512 << 10));
+        for bad in ["", "m", "12x", "-1", "99999999999999999999"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_signal("9"), Ok(9));
+        assert_eq!(parse_signal("SIGKILL"), Ok(9));
+        assert_eq!(parse_signal("kill"), Ok(9));
+        assert_eq!(parse_signal("TERM"), Ok(15));
+        assert_eq!(parse_signal("sigusr1"), Ok(10));
+        assert!(parse_signal("SIGBOGUS").is_err());
+        assert!(parse_signal("0").is_err());
+    }
+
+    #[test]
+    fn env_files_and_annotations() {
+        assert_eq!(
+            parse_env_file("A=1\n\n# comment\nB=two words\n"),
+            vec!["A=1", "B=two words"]
+        );
+        let ok = annotation_args(&["a=b".to_string(), "c=".to_string()]);
+        assert_eq!(ok.map(|m| m.len()), Ok(2));
+        assert!(annotation_args(&["novalue".to_string()]).is_err());
     }
 
     #[test]

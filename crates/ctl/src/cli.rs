@@ -5,7 +5,16 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::args::parse_duration;
+use crate::args::{parse_bytes, parse_duration};
+
+mod images_transfer;
+mod snapshots;
+
+pub use images_transfer::{
+    ExportArgs, FetchArgs, ImagesTransferCommand, ImportArgs, MountArgs, PlatformsFlags,
+    ProgressMode, PruneArgs, PullArgs, PushArgs, RegistryFlags, UnmountArgs, UsageArgs,
+};
+pub use snapshots::{SnapshotsArgs, SnapshotsCommand};
 
 /// Where crated listens by default.
 pub const DEFAULT_ADDRESS: &str = "/run/crated/crated.sock";
@@ -88,6 +97,371 @@ pub enum Command {
     /// Print events as they happen.
     #[command(visible_alias = "event")]
     Events(EventsArgs),
+    /// Run a container: create it, start its task, wait for it.
+    Run(Box<RunArgs>),
+    /// Manage containers.
+    #[command(subcommand, visible_aliases = ["c", "container"])]
+    Containers(ContainersCommand),
+    /// Manage tasks (the running processes of containers).
+    #[command(subcommand, visible_aliases = ["t", "task"])]
+    Tasks(TasksCommand),
+    /// Manage images.
+    #[command(subcommand, visible_aliases = ["i", "image"])]
+    Images(ImagesCommand),
+    /// Manage snapshots.
+    #[command(visible_alias = "snapshot")]
+    Snapshots(SnapshotsArgs),
+}
+
+/// Options that shape a new container (`ctr`'s container flags).
+#[derive(Debug, Clone, Args)]
+pub struct ContainerFlags {
+    /// Snapshotter holding the image.
+    #[arg(long, env = "CONTAINERD_SNAPSHOTTER", default_value = "overlayfs")]
+    pub snapshotter: String,
+    /// Labels for the container's new snapshot, as key=value.
+    #[arg(long = "snapshotter-label")]
+    pub snapshotter_labels: Vec<String>,
+    /// Use the first argument as a root filesystem directory instead of an
+    /// image (no snapshot).
+    #[arg(long)]
+    pub rootfs: bool,
+    /// Working directory of the process.
+    #[arg(long)]
+    pub cwd: Option<String>,
+    /// Environment variables, as KEY=value (KEY alone removes it).
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// A file of environment variables, one KEY=value a line.
+    #[arg(long)]
+    pub env_file: Option<PathBuf>,
+    /// Container labels, as key=value.
+    #[arg(long)]
+    pub label: Vec<String>,
+    /// OCI annotations, as key=value.
+    #[arg(long)]
+    pub annotation: Vec<String>,
+    /// Extra mounts, e.g. type=bind,src=/tmp,dst=/host,options=rbind:ro.
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// Use the host's network namespace.
+    #[arg(long)]
+    pub net_host: bool,
+    /// Run privileged: all capabilities and devices, no confinement.
+    #[arg(long)]
+    pub privileged: bool,
+    /// Make the root filesystem read-only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Runtime name.
+    #[arg(long, default_value = crated_client::runtime_options::DEFAULT_RUNTIME)]
+    pub runtime: String,
+    /// Runtime config file (runtimes other than io.containerd.runc.v2).
+    #[arg(long)]
+    pub runtime_config_path: Option<String>,
+    /// runc-compatible binary for io.containerd.runc.v2, e.g. crun.
+    #[arg(long)]
+    pub runc_binary: Option<String>,
+    /// Allocate a terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// User to run as: uid, name, uid:gid or name:group.
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Host name inside the container.
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Memory limit in bytes (suffixes k, m, g: binary units).
+    #[arg(long, value_parser = parse_bytes)]
+    pub memory_limit: Option<u64>,
+    /// CPUs the container may use (CFS quota over a 100ms period).
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (run defaults to 1024, as ctr).
+    #[arg(long)]
+    pub cpu_shares: Option<u64>,
+    /// CFS quota in microseconds (with --cpu-period).
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CFS period in microseconds.
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    /// Apply containerd's default seccomp profile.
+    #[arg(long)]
+    pub seccomp: bool,
+    /// A seccomp profile file (JSON); needs --seccomp.
+    #[arg(long, requires = "seccomp")]
+    pub seccomp_profile: Option<PathBuf>,
+    /// Turn off the no-new-privileges flag.
+    #[arg(long)]
+    pub allow_new_privs: bool,
+    /// Cgroup path instead of /<namespace>/<id>.
+    #[arg(long)]
+    pub cgroup: Option<String>,
+    /// The image reference, or with --rootfs the root directory.
+    #[arg(value_name = "IMAGE|ROOTFS")]
+    pub reference: String,
+    /// The container id.
+    #[arg(value_name = "ID")]
+    pub id: String,
+    /// The command and its arguments (the image's by default).
+    #[arg(
+        value_name = "COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub args: Vec<String>,
+}
+
+/// How a new task's IO is set up.
+#[derive(Debug, Clone, Args)]
+pub struct TaskIoFlags {
+    /// Send all IO to /dev/null.
+    #[arg(long)]
+    pub null_io: bool,
+    /// Log URI for stdout and stderr (binary:///path or file:///path).
+    #[arg(long)]
+    pub log_uri: Option<String>,
+    /// Directory for the IO FIFOs.
+    #[arg(long, default_value = crated_client::cio::DEFAULT_FIFO_DIR)]
+    pub fifo_dir: PathBuf,
+    /// Write the task's pid to this file.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+}
+
+/// `run` arguments.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Remove the task, the container and its snapshot when it exits.
+    #[arg(long, conflicts_with = "detach")]
+    pub rm: bool,
+    /// Return once the task started.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Task IO.
+    #[command(flatten)]
+    pub io: TaskIoFlags,
+    /// The container.
+    #[command(flatten)]
+    pub container: ContainerFlags,
+}
+
+/// `containers` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ContainersCommand {
+    /// Create a container.
+    Create(Box<ContainerFlags>),
+    /// List containers.
+    #[command(visible_alias = "list")]
+    Ls {
+        /// Print only the ids.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Filters, e.g. labels.app==web (any may match).
+        filters: Vec<String>,
+    },
+    /// Print a container's record and spec as JSON.
+    Info {
+        /// Print only the spec.
+        #[arg(long)]
+        spec: bool,
+        /// The container id.
+        id: String,
+    },
+    /// Delete containers (a stopped task is deleted with them).
+    #[command(visible_aliases = ["del", "delete", "remove"])]
+    Rm {
+        /// Keep the container's snapshot.
+        #[arg(long)]
+        keep_snapshot: bool,
+        /// The container ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Set or clear labels of a container (key= clears).
+    Label {
+        /// The container id.
+        id: String,
+        /// Labels, as key=value; an empty value removes the label.
+        labels: Vec<String>,
+    },
+}
+
+/// `tasks` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TasksCommand {
+    /// Start a container's task.
+    Start {
+        /// Return once the task started.
+        #[arg(short, long)]
+        detach: bool,
+        /// Task IO.
+        #[command(flatten)]
+        io: TaskIoFlags,
+        /// The container id.
+        id: String,
+    },
+    /// List tasks.
+    #[command(visible_alias = "list")]
+    Ls {
+        /// Print only the ids.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Attach to the IO of a running task.
+    Attach {
+        /// The container id.
+        id: String,
+    },
+    /// Run another process in a running task.
+    Exec {
+        /// Working directory of the process.
+        #[arg(long)]
+        cwd: Option<String>,
+        /// Allocate a terminal.
+        #[arg(short, long)]
+        tty: bool,
+        /// Return once the process started.
+        #[arg(short, long)]
+        detach: bool,
+        /// The id of the process within the task.
+        #[arg(long, required = true)]
+        exec_id: String,
+        /// Directory for the IO FIFOs.
+        #[arg(long, default_value = crated_client::cio::DEFAULT_FIFO_DIR)]
+        fifo_dir: PathBuf,
+        /// Log URI for stdout and stderr.
+        #[arg(long, conflicts_with = "tty")]
+        log_uri: Option<String>,
+        /// User to run as: uid, name, uid:gid or name:group.
+        #[arg(short, long)]
+        user: Option<String>,
+        /// Environment variables to add, as KEY=value.
+        #[arg(short, long)]
+        env: Vec<String>,
+        /// The container id.
+        id: String,
+        /// The command and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Send a signal to a task (default: the image's stop signal, else SIGTERM).
+    Kill {
+        /// The signal, by name (SIGKILL, KILL) or number.
+        #[arg(short, long)]
+        signal: Option<String>,
+        /// Signal this process of the task.
+        #[arg(long, conflicts_with = "all")]
+        exec_id: Option<String>,
+        /// Signal every process of the task (no -a: that is --address).
+        #[arg(long)]
+        all: bool,
+        /// The container id.
+        id: String,
+    },
+    /// Freeze a task.
+    Pause {
+        /// The container id.
+        id: String,
+    },
+    /// Thaw a paused task.
+    Resume {
+        /// The container id.
+        id: String,
+    },
+    /// List the processes of a task.
+    Ps {
+        /// The container id.
+        id: String,
+    },
+    /// Print a task's cgroup metrics (--format json for all of them).
+    #[command(visible_alias = "metric")]
+    Metrics {
+        /// The container id.
+        id: String,
+    },
+    /// Delete stopped tasks (or an exited exec process).
+    #[command(visible_aliases = ["del", "delete", "remove"])]
+    Rm {
+        /// Kill the task first.
+        #[arg(short, long)]
+        force: bool,
+        /// Delete this exec process instead of the task.
+        #[arg(long)]
+        exec_id: Option<String>,
+        /// The container ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Wait for a task (or one of its processes) to exit and print its
+    /// exit status.
+    Wait {
+        /// Wait for this process of the task.
+        #[arg(long)]
+        exec_id: Option<String>,
+        /// The container id.
+        id: String,
+    },
+}
+
+/// `images` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// List images.
+    #[command(visible_alias = "list")]
+    Ls {
+        /// Print only the references.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Filters, e.g. name==docker.io/library/busybox:latest (any may match).
+        filters: Vec<String>,
+    },
+    /// Delete images.
+    #[command(visible_aliases = ["del", "delete", "remove"])]
+    Rm {
+        /// Also remove what only the images held before returning.
+        #[arg(long)]
+        sync: bool,
+        /// The references.
+        #[arg(required = true)]
+        references: Vec<String>,
+    },
+    /// Give an image more names.
+    Tag {
+        /// Replace a target that already exists.
+        #[arg(long)]
+        force: bool,
+        /// The existing reference.
+        source: String,
+        /// The new references.
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    /// Set or clear labels of an image (key= clears).
+    Label {
+        /// Replace all labels.
+        #[arg(short, long)]
+        replace_all: bool,
+        /// The reference.
+        reference: String,
+        /// Labels, as key=value; an empty value removes the label.
+        labels: Vec<String>,
+    },
+    /// Check that images' content is present and unpacked.
+    Check {
+        /// Print only the references of complete images.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Snapshotter to check unpacking in.
+        #[arg(long, env = "CONTAINERD_SNAPSHOTTER", default_value = "overlayfs")]
+        snapshotter: String,
+        /// Filters (any may match).
+        filters: Vec<String>,
+    },
+    /// Pull, push, import, export, mount, unmount, usage and prune.
+    #[command(flatten)]
+    Transfer(ImagesTransferCommand),
 }
 
 /// `plugins` subcommands.
@@ -192,6 +566,8 @@ pub enum ContentCommand {
         /// Filters, e.g. ref~=layer (any may match).
         filters: Vec<String>,
     },
+    /// Fetch an image's content from a registry (a pull without unpacking).
+    Fetch(FetchArgs),
 }
 
 /// `leases` subcommands.
@@ -288,6 +664,100 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(parse(&["--timeout", "ten", "version"]).is_err());
+    }
+
+    #[test]
+    fn run_takes_the_command_after_the_id() {
+        let cli = parse(&[
+            "run",
+            "--rm",
+            "-t",
+            "-e",
+            "A=1",
+            "--env",
+            "B=2",
+            "--rootfs",
+            "--memory-limit",
+            "64m",
+            "--cpus",
+            "1.5",
+            "-u",
+            "app",
+            "/srv/root",
+            "web",
+            "sh",
+            "-c",
+            "echo -n hi",
+            "--rm",
+        ]);
+        let Ok(Cli {
+            command: Command::Run(args),
+            ..
+        }) = cli
+        else {
+            panic!("{cli:?}");
+        };
+        assert!(args.rm && !args.detach);
+        let c = &args.container;
+        assert!(c.tty && c.rootfs);
+        assert_eq!(c.env, ["A=1", "B=2"]);
+        assert_eq!(c.memory_limit, Some(64 << 20));
+        assert_eq!(c.cpus, Some(1.5));
+        assert_eq!(c.user.as_deref(), Some("app"));
+        assert_eq!((c.reference.as_str(), c.id.as_str()), ("/srv/root", "web"));
+        // Everything after the id belongs to the container's command.
+        assert_eq!(c.args, ["sh", "-c", "echo -n hi", "--rm"]);
+        assert_eq!(c.snapshotter, "overlayfs");
+        assert_eq!(c.runtime, "io.containerd.runc.v2");
+        assert_eq!(
+            args.io.fifo_dir,
+            PathBuf::from(crated_client::cio::DEFAULT_FIFO_DIR)
+        );
+    }
+
+    #[test]
+    fn run_flags_that_conflict_or_are_missing() {
+        assert!(parse(&["run", "--rm", "-d", "img", "id"]).is_err());
+        assert!(parse(&["run", "img"]).is_err());
+        assert!(parse(&["run", "--seccomp-profile", "/p.json", "img", "id"]).is_err());
+        assert!(parse(&["run", "--memory-limit", "lots", "img", "id"]).is_err());
+        assert!(
+            parse(&["tasks", "exec", "web", "sh"]).is_err(),
+            "--exec-id is required"
+        );
+        assert!(parse(&["tasks", "kill", "--all", "--exec-id", "e1", "web"]).is_err());
+    }
+
+    #[test]
+    fn task_and_container_commands_like_ctr() {
+        assert!(parse(&["t", "ls", "-q"]).is_ok());
+        assert!(parse(&["task", "metric", "web"]).is_ok());
+        assert!(parse(&["tasks", "del", "-f", "a", "b"]).is_ok());
+        assert!(parse(&["c", "rm", "--keep-snapshot", "a"]).is_ok());
+        assert!(parse(&["container", "info", "--spec", "a"]).is_ok());
+        assert!(parse(&["i", "ls", "-q"]).is_ok());
+        let Ok(Cli {
+            command:
+                Command::Tasks(TasksCommand::Exec {
+                    exec_id, args, tty, ..
+                }),
+            ..
+        }) = parse(&["tasks", "exec", "-t", "--exec-id", "e1", "web", "ls", "-l"])
+        else {
+            panic!("exec");
+        };
+        assert_eq!(exec_id, "e1");
+        assert!(tty);
+        assert_eq!(args, ["ls", "-l"]);
+        let Ok(Cli {
+            command: Command::Tasks(TasksCommand::Kill { signal, all, .. }),
+            ..
+        }) = parse(&["tasks", "kill", "-s", "KILL", "--all", "web"])
+        else {
+            panic!("kill");
+        };
+        assert_eq!(signal.as_deref(), Some("KILL"));
+        assert!(all);
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod context;
 mod event_json;
 mod hints;
 mod output;
+mod progress;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -32,9 +33,17 @@ fn main() -> ExitCode {
         }
     };
     let context = Context::new(cli.global);
-    match runtime.block_on(commands::run(&context, cli.command)) {
+    let result = runtime.block_on(commands::run(&context, cli.command));
+    // Do not wait for threads blocked on the caller's stdin.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if err.is::<commands::Reported>() => ExitCode::FAILURE,
+        Err(err) if err.is::<commands::Exit>() => {
+            let code = err.downcast_ref::<commands::Exit>().map_or(1, |e| e.0);
+            // Like a shell: the low 8 bits of the status.
+            ExitCode::from((code & 0xff) as u8)
+        }
         Err(err) => {
             tracing::debug!("error: {err:?}");
             eprintln!("cratectl: {}", one_line(&format!("{err:#}")));

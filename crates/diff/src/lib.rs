@@ -199,7 +199,10 @@ mod tests {
             target: String::new(),
             options: vec!["rbind".into(), "rw".into()],
         };
-        assert_eq!(direct_target(std::slice::from_ref(&bind)).unwrap().1, Whiteouts::Oci);
+        assert_eq!(
+            direct_target(std::slice::from_ref(&bind)).unwrap().1,
+            Whiteouts::Oci
+        );
         let mut ro = bind;
         ro.options.push("ro".into());
         assert!(direct_target(&[ro]).is_none());

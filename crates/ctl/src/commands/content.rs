@@ -52,6 +52,7 @@ pub async fn run(ctx: &Context, command: ContentCommand) -> Result<()> {
     }
     let client = ctx.connect().await?;
     match command {
+        ContentCommand::Fetch(args) => super::images_transfer::fetch(&client, args).await,
         ContentCommand::Ls { quiet, filters } => list(ctx, &client, quiet, &filters).await,
         ContentCommand::Get { digest } => get(ctx, &client, &digest).await,
         ContentCommand::Ingest {

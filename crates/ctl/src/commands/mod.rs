@@ -1,11 +1,18 @@
 //! One module per command group.
 
+mod containers;
 mod content;
 mod events;
+mod images;
+mod images_transfer;
 mod info;
 mod leases;
 mod namespaces;
 mod plugins;
+mod process;
+mod run;
+mod snapshots;
+mod tasks;
 mod version;
 
 use anyhow::Result;
@@ -26,6 +33,19 @@ impl std::fmt::Display for Reported {
 
 impl std::error::Error for Reported {}
 
+/// The error of a command that ends with a process's exit status: `main`
+/// exits with it without printing anything (`run`, `tasks exec`, …).
+#[derive(Debug)]
+pub struct Exit(pub u32);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the process exited with status {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
+
 /// Prints `err` as a failure of one item of a command that carries on.
 pub fn report(err: &anyhow::Error) {
     eprintln!("cratectl: {err:#}");
@@ -41,5 +61,10 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
         Command::Content(command) => content::run(ctx, command).await,
         Command::Leases(command) => leases::run(ctx, command).await,
         Command::Events(args) => events::run(ctx, args).await,
+        Command::Run(args) => run::run(ctx, *args).await,
+        Command::Containers(command) => containers::run(ctx, command).await,
+        Command::Tasks(command) => tasks::run(ctx, command).await,
+        Command::Images(command) => images::run(ctx, command).await,
+        Command::Snapshots(args) => snapshots::run(ctx, args).await,
     }
 }

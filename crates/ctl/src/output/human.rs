@@ -18,6 +18,19 @@ pub fn size(bytes: i64) -> String {
     format!("{}{}", significant4(value), UNITS[unit])
 }
 
+/// containerd's `progress.Bytes`: binary units with one decimal, e.g.
+/// `6.0 B`, `1.5 KiB`, `2.3 MiB`.
+pub fn bytes(n: i64) -> String {
+    const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// Go's `%.4g` for the values `size` produces.
 fn significant4(value: f64) -> String {
     if value == 0.0 || !value.is_finite() {
@@ -127,6 +140,14 @@ mod tests {
         assert_eq!(size(12_345_678), "12.35MB");
         assert_eq!(size(123_456_789), "123.5MB");
         assert_eq!(size(5_000_000_000), "5GB");
+    }
+
+    #[test]
+    fn bytes_like_containerd_progress() {
+        assert_eq!(bytes(0), "0.0 B");
+        assert_eq!(bytes(6), "6.0 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(2_411_724), "2.3 MiB");
     }
 
     #[test]

@@ -141,9 +141,11 @@ async fn download(
     Ok(())
 }
 
+/// The platforms to fetch: the requested ones, or all of them when none
+/// are named (containerd's meaning of an empty list).
 fn choices(store: &ImageStore) -> Vec<PlatformChoice> {
     if store.platforms.is_empty() {
-        return vec![PlatformChoice::host()];
+        return vec![PlatformChoice::All];
     }
     store
         .platforms

@@ -1,0 +1,919 @@
+//! OCI runtime spec generation, the way containerd's `oci` package and
+//! `ctr run` build a container's `config.json`.
+//!
+//! [`SpecBuilder`] starts from containerd's default Linux spec
+//! (`oci.populateDefaultUnixSpec` plus `oci.WithDefaultUnixDevices`) and
+//! applies options in the order `ctr run` applies them: environment,
+//! extra mounts, root path, image config, read-only root, arguments,
+//! working directory, terminal, privileged, host networking, annotations,
+//! seccomp, CPU and memory limits, then the user and hostname.
+//!
+//! ```
+//! use crated_client::spec::{SpecBuilder, parse_mount};
+//!
+//! let spec = SpecBuilder::new("default", "web")
+//!     .rootfs_path("/srv/rootfs")
+//!     .args(["/bin/sh", "-c", "echo hello"])
+//!     .env(["GREETING=hello"])
+//!     .mount(parse_mount("type=bind,src=/tmp,dst=/host,options=rbind:ro").unwrap())
+//!     .memory_limit(64 << 20)
+//!     .build()
+//!     .unwrap();
+//! assert_eq!(spec.root().as_ref().unwrap().path().to_str(), Some("/srv/rootfs"));
+//! ```
+
+mod caps;
+mod devices;
+mod seccomp;
+mod user;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{
+    Capability, Linux, LinuxCpu, LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxMemory,
+    LinuxNamespace, LinuxNamespaceType, LinuxResources, LinuxSeccomp, Mount, Process, Root, Spec,
+};
+use serde::{Deserialize, Serialize};
+
+pub use caps::{ALL as ALL_CAPABILITIES, DEFAULT as DEFAULT_CAPABILITIES};
+pub use devices::host_devices;
+/// The OCI runtime spec type this module builds (from the `oci-spec` crate).
+pub use oci_spec::runtime::Spec as OciSpec;
+pub use seccomp::default_profile as default_seccomp_profile;
+pub use user::{Resolved as ResolvedUser, UserDb, scoped_path, with_primary as with_primary_gid};
+
+use crate::error::{Error, Result};
+
+/// The `ociVersion` containerd 1.6 writes.
+pub const OCI_VERSION: &str = "1.0.2-dev";
+/// The type URL containerd stores a runtime spec under in an `Any`.
+pub const SPEC_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
+/// The type URL of a process spec (for exec) in an `Any`.
+pub const PROCESS_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Process";
+/// containerd's default `PATH` (`oci.defaultUnixEnv`).
+pub const DEFAULT_PATH_ENV: &str =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The CFS period `--cpus` uses, in microseconds.
+pub const CPU_PERIOD: u64 = 100_000;
+
+/// The part of an OCI image config (`config` of the image JSON) a runtime
+/// spec is built from; field names as in the image spec.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageConfig {
+    /// `USER`: uid, name, uid:gid or name:group.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub user: String,
+    /// `ENV`, as `KEY=value`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<Vec<String>>,
+    /// `ENTRYPOINT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    /// `CMD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    /// `WORKDIR`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub working_dir: String,
+    /// `LABEL`s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<HashMap<String, String>>,
+    /// `STOPSIGNAL`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stop_signal: String,
+}
+
+/// Which seccomp profile to apply.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Seccomp {
+    /// None (containerd's and ctr's default unless `--seccomp`).
+    #[default]
+    Unconfined,
+    /// containerd's default profile, computed for the final capabilities.
+    Default,
+    /// A profile of the caller's.
+    Profile(Box<LinuxSeccomp>),
+}
+
+/// Facts about the host some options depend on. [`Host::probe`] reads
+/// them; tests give their own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Host {
+    /// The capabilities of this process (granted in full to a privileged
+    /// container).
+    pub capabilities: Vec<String>,
+    /// The host's devices (given to a privileged container).
+    pub devices: Vec<LinuxDevice>,
+    /// The host's name (`HOSTNAME` with host networking).
+    pub hostname: String,
+    /// Whether the kernel is 4.8 or newer (the default seccomp profile
+    /// then allows `ptrace`).
+    pub kernel_has_safe_ptrace: bool,
+}
+
+impl Host {
+    /// Reads what `builder`'s options need from this machine.
+    fn probe(builder: &SpecBuilder) -> Result<Host> {
+        let io = |context: &str| {
+            let context = context.to_string();
+            move |source| Error::Io { context, source }
+        };
+        let mut host = Host::default();
+        if builder.privileged {
+            host.capabilities =
+                caps::current().map_err(io("reading this process's capabilities"))?;
+            host.devices = devices::host_devices().map_err(io("listing the host's devices"))?;
+        }
+        if builder.host_network {
+            host.hostname = nix::unistd::gethostname()
+                .map_err(|e| Error::Io {
+                    context: "reading the host name".into(),
+                    source: e.into(),
+                })?
+                .to_string_lossy()
+                .into_owned();
+        }
+        if builder.seccomp == Seccomp::Default {
+            host.kernel_has_safe_ptrace = kernel_at_least(4, 8);
+        }
+        Ok(host)
+    }
+}
+
+/// Whether the running kernel's release is at least `major.minor`.
+fn kernel_at_least(want_major: u32, want_minor: u32) -> bool {
+    let Ok(uname) = nix::sys::utsname::uname() else {
+        return false;
+    };
+    let release = uname.release().to_string_lossy().into_owned();
+    let mut numbers = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|s| s.parse::<u32>().ok());
+    let major = numbers.next().unwrap_or(0);
+    let minor = numbers.next().unwrap_or(0);
+    (major, minor) >= (want_major, want_minor)
+}
+
+/// Builds a container's runtime spec. Every option mirrors a containerd
+/// `SpecOpts` (named in its documentation).
+#[derive(Debug, Clone)]
+pub struct SpecBuilder {
+    namespace: String,
+    id: String,
+    image: Option<ImageConfig>,
+    args: Vec<String>,
+    env: Vec<String>,
+    default_path: bool,
+    user: Option<String>,
+    cwd: Option<String>,
+    tty: bool,
+    hostname: Option<String>,
+    host_network: bool,
+    privileged: bool,
+    readonly_rootfs: bool,
+    memory_limit: Option<u64>,
+    cpu_quota: Option<(i64, u64)>,
+    cpu_shares: Option<u64>,
+    mounts: Vec<Mount>,
+    annotations: HashMap<String, String>,
+    seccomp: Seccomp,
+    rootfs_path: String,
+    user_db: Option<UserDb>,
+    cgroups_path: Option<String>,
+    no_new_privileges: bool,
+    host: Option<Host>,
+}
+
+impl SpecBuilder {
+    /// A builder for container `id` in `namespace`: containerd's default
+    /// spec, cgroup `/<namespace>/<id>`, root path `rootfs`.
+    pub fn new(namespace: impl Into<String>, id: impl Into<String>) -> Self {
+        SpecBuilder {
+            namespace: namespace.into(),
+            id: id.into(),
+            image: None,
+            args: Vec::new(),
+            env: Vec::new(),
+            default_path: false,
+            user: None,
+            cwd: None,
+            tty: false,
+            hostname: None,
+            host_network: false,
+            privileged: false,
+            readonly_rootfs: false,
+            memory_limit: None,
+            cpu_quota: None,
+            cpu_shares: None,
+            mounts: Vec::new(),
+            annotations: HashMap::new(),
+            seccomp: Seccomp::Unconfined,
+            rootfs_path: "rootfs".to_string(),
+            user_db: None,
+            cgroups_path: None,
+            no_new_privileges: true,
+            host: None,
+        }
+    }
+
+    /// `oci.WithImageConfig`: environment (the image's, else the default
+    /// `PATH`), entrypoint and cmd, working directory and user of an image.
+    pub fn image_config(mut self, config: ImageConfig) -> Self {
+        self.image = Some(config);
+        self
+    }
+
+    /// `oci.WithProcessArgs`: the process's arguments. Like `ctr run`, they
+    /// replace the image's entrypoint and cmd.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// `oci.WithEnv`: `KEY=value` sets or replaces, a bare `KEY` removes.
+    /// Applies over the image's environment.
+    pub fn env<I, S>(mut self, env: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.env.extend(env.into_iter().map(Into::into));
+        self
+    }
+
+    /// `oci.WithDefaultPathEnv`: adds containerd's default `PATH` unless
+    /// the environment sets one. Useful for a rootfs directory, which has
+    /// no image config to give one.
+    pub fn default_path_env(mut self) -> Self {
+        self.default_path = true;
+        self
+    }
+
+    /// `oci.WithUser`: `uid`, `name`, `uid:gid` or `name:group`; names are
+    /// looked up in the root filesystem given by [`SpecBuilder::user_db`]
+    /// (or the absolute [`SpecBuilder::rootfs_path`]).
+    pub fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
+    /// The user database to resolve users in, e.g. read from a mounted
+    /// snapshot with [`UserDb::read`].
+    pub fn user_db(mut self, db: UserDb) -> Self {
+        self.user_db = Some(db);
+        self
+    }
+
+    /// `oci.WithProcessCwd`.
+    pub fn cwd(mut self, cwd: impl Into<String>) -> Self {
+        self.cwd = Some(cwd.into());
+        self
+    }
+
+    /// `oci.WithTTY`: a terminal, and `TERM=xterm`.
+    pub fn tty(mut self, tty: bool) -> Self {
+        self.tty = tty;
+        self
+    }
+
+    /// `oci.WithHostname`.
+    pub fn hostname(mut self, hostname: impl Into<String>) -> Self {
+        self.hostname = Some(hostname.into());
+        self
+    }
+
+    /// `ctr run --net-host`: the host's network namespace, its
+    /// `/etc/hosts` and `/etc/resolv.conf`, and `HOSTNAME` set to the
+    /// host's name.
+    pub fn host_network(mut self, host_network: bool) -> Self {
+        self.host_network = host_network;
+        self
+    }
+
+    /// `oci.WithPrivileged` + `WithAllDevicesAllowed` + `WithHostDevices`:
+    /// all of this process's capabilities, no masked or read-only paths,
+    /// writable sysfs and cgroupfs, no seccomp, every host device.
+    pub fn privileged(mut self, privileged: bool) -> Self {
+        self.privileged = privileged;
+        self
+    }
+
+    /// `oci.WithRootFSReadonly`.
+    pub fn readonly_rootfs(mut self, readonly: bool) -> Self {
+        self.readonly_rootfs = readonly;
+        self
+    }
+
+    /// `oci.WithMemoryLimit`, in bytes.
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit = Some(bytes);
+        self
+    }
+
+    /// `ctr run --cpus`: a CFS quota of `cpus` × 100 ms per 100 ms period.
+    pub fn cpus(mut self, cpus: f64) -> Self {
+        // Truncation as Go's int64(cpus * 100000.0).
+        self.cpu_quota = Some(((cpus * CPU_PERIOD as f64) as i64, CPU_PERIOD));
+        self
+    }
+
+    /// `oci.WithCPUCFS`: quota and period in microseconds.
+    pub fn cpu_cfs(mut self, quota: i64, period: u64) -> Self {
+        self.cpu_quota = Some((quota, period));
+        self
+    }
+
+    /// `oci.WithCPUShares`.
+    pub fn cpu_shares(mut self, shares: u64) -> Self {
+        self.cpu_shares = Some(shares);
+        self
+    }
+
+    /// `oci.WithMounts`: one more mount, after the defaults.
+    pub fn mount(mut self, mount: Mount) -> Self {
+        self.mounts.push(mount);
+        self
+    }
+
+    /// `oci.WithAnnotations`.
+    pub fn annotations(mut self, annotations: HashMap<String, String>) -> Self {
+        self.annotations.extend(annotations);
+        self
+    }
+
+    /// The seccomp profile ([`Seccomp::Default`] is `ctr run --seccomp`).
+    /// A privileged container gets none whatever is chosen here.
+    pub fn seccomp(mut self, seccomp: Seccomp) -> Self {
+        self.seccomp = seccomp;
+        self
+    }
+
+    /// `oci.WithRootFSPath`: the root filesystem path; relative to the
+    /// bundle (default `rootfs`, where the snapshot is mounted) or an
+    /// absolute directory (`ctr run --rootfs`).
+    pub fn rootfs_path(mut self, path: impl Into<String>) -> Self {
+        self.rootfs_path = path.into();
+        self
+    }
+
+    /// `oci.WithCgroup`: the cgroup path instead of `/<namespace>/<id>`.
+    pub fn cgroups_path(mut self, path: impl Into<String>) -> Self {
+        self.cgroups_path = Some(path.into());
+        self
+    }
+
+    /// `oci.WithNewPrivileges` (`false`) turns off `noNewPrivileges`.
+    pub fn no_new_privileges(mut self, on: bool) -> Self {
+        self.no_new_privileges = on;
+        self
+    }
+
+    /// Facts about the host to use instead of reading them (for tests and
+    /// for building a spec for another machine).
+    pub fn host(mut self, host: Host) -> Self {
+        self.host = Some(host);
+        self
+    }
+
+    /// The user database: the one given, else the absolute root path's,
+    /// else none (ids are then taken as they are, names fail).
+    fn users(&self) -> Result<UserDb> {
+        if let Some(db) = &self.user_db {
+            return Ok(db.clone());
+        }
+        let root = Path::new(&self.rootfs_path);
+        if root.is_absolute() {
+            return UserDb::read(root);
+        }
+        Ok(UserDb::default())
+    }
+
+    /// Builds the spec.
+    pub fn build(self) -> Result<Spec> {
+        let host = match &self.host {
+            Some(host) => host.clone(),
+            None => Host::probe(&self)?,
+        };
+        let mut state = State::defaults(&self.namespace, &self.id, self.cgroups_path.clone());
+        state.root_path = self.rootfs_path.clone();
+        // WithEnv, then withMounts.
+        state.env = replace_or_append_env(&[], &self.env);
+        state.mounts.extend(self.mounts.iter().cloned());
+        let users = if self.image.is_some() || self.user.is_some() {
+            Some(self.users()?)
+        } else {
+            None
+        };
+        // WithImageConfig.
+        if let Some(config) = &self.image {
+            let defaults = match &config.env {
+                Some(env) if !env.is_empty() => env.clone(),
+                _ => vec![DEFAULT_PATH_ENV.to_string()],
+            };
+            state.env = replace_or_append_env(&defaults, &state.env);
+            let mut args = config.entrypoint.clone().unwrap_or_default();
+            args.extend(config.cmd.clone().unwrap_or_default());
+            state.args = args;
+            state.cwd = if config.working_dir.is_empty() {
+                "/".to_string()
+            } else {
+                config.working_dir.clone()
+            };
+            let db = users.clone().unwrap_or_default();
+            if config.user.is_empty() {
+                state.set_supplementary(&db, "root");
+            } else {
+                let (uid, gid) = db.resolve_ids(&config.user)?;
+                state.uid = uid;
+                state.gid = gid;
+                state.additional_gids = Some(user::with_primary(gid, Vec::new()));
+                state.set_supplementary(&db, &uid.to_string());
+            }
+        }
+        if self.default_path && !state.env.iter().any(|e| e.starts_with("PATH=")) {
+            state.env = replace_or_append_env(&state.env, &[DEFAULT_PATH_ENV.to_string()]);
+        }
+        state.readonly_root = self.readonly_rootfs;
+        if !self.args.is_empty() {
+            state.args = self.args.clone();
+        }
+        if let Some(cwd) = &self.cwd {
+            state.cwd = cwd.clone();
+        }
+        if self.tty {
+            state.terminal = true;
+            state.env.push("TERM=xterm".to_string());
+        }
+        if self.privileged {
+            state.capabilities = host.capabilities.clone();
+            state.masked_paths = None;
+            state.readonly_paths = None;
+            state.writable_fs("sysfs");
+            state.writable_fs("cgroup");
+            state.seccomp = None;
+            state.device_rules = vec![device_rule(true, None, None, None)];
+            state.devices.extend(host.devices.iter().cloned());
+        }
+        if self.host_network {
+            state
+                .namespaces
+                .retain(|ns| *ns != LinuxNamespaceType::Network);
+            state.mounts.push(bind_mount("/etc/hosts", "/etc/hosts"));
+            state
+                .mounts
+                .push(bind_mount("/etc/resolv.conf", "/etc/resolv.conf"));
+            state.env = replace_or_append_env(&state.env, &[format!("HOSTNAME={}", host.hostname)]);
+        }
+        state.annotations.extend(self.annotations.clone());
+        if !self.privileged {
+            state.seccomp = match &self.seccomp {
+                Seccomp::Unconfined => None,
+                Seccomp::Default => Some(seccomp::default_profile(
+                    &state.capabilities,
+                    host.kernel_has_safe_ptrace,
+                )),
+                Seccomp::Profile(profile) => Some((**profile).clone()),
+            };
+        }
+        if let Some((quota, period)) = self.cpu_quota {
+            let cpu = state.cpu.get_or_insert_with(LinuxCpu::default);
+            cpu.set_quota(Some(quota));
+            cpu.set_period(Some(period));
+        }
+        if let Some(shares) = self.cpu_shares {
+            state
+                .cpu
+                .get_or_insert_with(LinuxCpu::default)
+                .set_shares(Some(shares));
+        }
+        if let Some(limit) = self.memory_limit {
+            let limit = i64::try_from(limit).map_err(|_| {
+                Error::InvalidArgument(format!("memory limit {limit} is too large"))
+            })?;
+            let mut memory = LinuxMemory::default();
+            memory.set_limit(Some(limit));
+            state.memory = Some(memory);
+        }
+        if let Some(user) = &self.user {
+            let db = users.unwrap_or_default();
+            let (uid, gid) = db.resolve_ids(user)?;
+            state.uid = uid;
+            state.gid = gid;
+            state.additional_gids = Some(user::with_primary(gid, Vec::new()));
+            state.set_supplementary(&db, &uid.to_string());
+        }
+        state.hostname = self.hostname.clone();
+        state.no_new_privileges = self.no_new_privileges;
+        state.into_spec()
+    }
+}
+
+/// The spec under construction, in plain fields.
+struct State {
+    terminal: bool,
+    uid: u32,
+    gid: u32,
+    additional_gids: Option<Vec<u32>>,
+    args: Vec<String>,
+    env: Vec<String>,
+    cwd: String,
+    capabilities: Vec<String>,
+    no_new_privileges: bool,
+    root_path: String,
+    readonly_root: bool,
+    hostname: Option<String>,
+    mounts: Vec<Mount>,
+    annotations: HashMap<String, String>,
+    device_rules: Vec<LinuxDeviceCgroup>,
+    memory: Option<LinuxMemory>,
+    cpu: Option<LinuxCpu>,
+    cgroups_path: String,
+    namespaces: Vec<LinuxNamespaceType>,
+    devices: Vec<LinuxDevice>,
+    seccomp: Option<LinuxSeccomp>,
+    masked_paths: Option<Vec<String>>,
+    readonly_paths: Option<Vec<String>>,
+}
+
+impl State {
+    /// containerd's default Linux spec with the default devices allowed.
+    fn defaults(namespace: &str, id: &str, cgroups_path: Option<String>) -> State {
+        let strings = |v: &[&str]| v.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+        let mut device_rules = vec![device_rule(false, None, None, None)];
+        device_rules.extend(DEFAULT_DEVICES.iter().map(|(major, minor)| {
+            device_rule(true, Some(LinuxDeviceType::C), Some(*major), *minor)
+        }));
+        State {
+            terminal: false,
+            uid: 0,
+            gid: 0,
+            additional_gids: None,
+            args: Vec::new(),
+            env: Vec::new(),
+            cwd: "/".to_string(),
+            capabilities: strings(caps::DEFAULT),
+            no_new_privileges: true,
+            root_path: "rootfs".to_string(),
+            readonly_root: false,
+            hostname: None,
+            mounts: default_mounts(),
+            annotations: HashMap::new(),
+            device_rules,
+            memory: None,
+            cpu: None,
+            cgroups_path: cgroups_path.unwrap_or_else(|| format!("/{namespace}/{id}")),
+            namespaces: vec![
+                LinuxNamespaceType::Pid,
+                LinuxNamespaceType::Ipc,
+                LinuxNamespaceType::Uts,
+                LinuxNamespaceType::Mount,
+                LinuxNamespaceType::Network,
+            ],
+            devices: Vec::new(),
+            seccomp: None,
+            masked_paths: Some(strings(MASKED_PATHS)),
+            readonly_paths: Some(strings(READONLY_PATHS)),
+        }
+    }
+
+    /// `oci.WithAdditionalGIDs(user)`.
+    fn set_supplementary(&mut self, db: &UserDb, user: &str) {
+        if db.is_empty() {
+            return;
+        }
+        self.additional_gids = Some(user::with_primary(self.gid, db.supplementary_gids(user)));
+    }
+
+    /// `oci.WithWriteableSysfs` / `WithWriteableCgroupfs`.
+    fn writable_fs(&mut self, fs_type: &str) {
+        for mount in &mut self.mounts {
+            if mount.typ().as_deref() == Some(fs_type)
+                && let Some(options) = mount.options_mut()
+            {
+                for option in options.iter_mut() {
+                    if option == "ro" {
+                        *option = "rw".to_string();
+                    }
+                }
+            }
+        }
+    }
+
+    fn into_spec(self) -> Result<Spec> {
+        let capabilities: Vec<String> = self
+            .capabilities
+            .into_iter()
+            .filter(|name| capability(name).is_some())
+            .collect();
+        let mut process: Process = empty(serde_json::json!({
+            "user": {"uid": self.uid, "gid": self.gid},
+            "cwd": self.cwd,
+            "capabilities": {
+                "bounding": capabilities,
+                "effective": capabilities,
+                "permitted": capabilities,
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+        }))?;
+        process.user_mut().set_additional_gids(self.additional_gids);
+        process.set_terminal(self.terminal.then_some(true));
+        process.set_args((!self.args.is_empty()).then_some(self.args));
+        process.set_env((!self.env.is_empty()).then_some(self.env));
+        process.set_no_new_privileges(self.no_new_privileges.then_some(true));
+
+        let mut root: Root = empty(serde_json::json!({"path": self.root_path}))?;
+        root.set_readonly(self.readonly_root.then_some(true));
+
+        let mut resources: LinuxResources = empty(serde_json::json!({}))?;
+        resources.set_devices(Some(self.device_rules));
+        resources.set_memory(self.memory);
+        resources.set_cpu(self.cpu);
+        let mut namespaces = Vec::with_capacity(self.namespaces.len());
+        for typ in self.namespaces {
+            let mut ns: LinuxNamespace = empty(serde_json::json!({"type": "pid"}))?;
+            ns.set_typ(typ);
+            namespaces.push(ns);
+        }
+        let mut linux: Linux = empty(serde_json::json!({}))?;
+        linux.set_resources(Some(resources));
+        linux.set_cgroups_path(Some(PathBuf::from(self.cgroups_path)));
+        linux.set_namespaces(Some(namespaces));
+        linux.set_devices((!self.devices.is_empty()).then_some(self.devices));
+        linux.set_seccomp(self.seccomp);
+        linux.set_masked_paths(self.masked_paths);
+        linux.set_readonly_paths(self.readonly_paths);
+
+        let mut spec: Spec = empty(serde_json::json!({"ociVersion": OCI_VERSION}))?;
+        spec.set_process(Some(process));
+        spec.set_root(Some(root));
+        spec.set_mounts(Some(self.mounts));
+        spec.set_hostname(self.hostname);
+        spec.set_annotations((!self.annotations.is_empty()).then_some(self.annotations));
+        spec.set_linux(Some(linux));
+        Ok(spec)
+    }
+}
+
+/// An OCI type from minimal JSON, so that every field left out is unset
+/// (the types' `Default` impls fill in youki's defaults instead).
+fn empty<T: serde::de::DeserializeOwned>(json: serde_json::Value) -> Result<T> {
+    serde_json::from_value(json)
+        .map_err(|e| Error::InvalidArgument(format!("building the runtime spec: {e}")))
+}
+
+/// A capability by its name (`CAP_…`); `None` for one the OCI types do not
+/// know.
+fn capability(name: &str) -> Option<Capability> {
+    serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
+}
+
+/// The character devices containerd allows by default
+/// (`oci.WithDefaultUnixDevices`): null, random, full, tty, zero, urandom,
+/// console, the pts range and ptmx.
+const DEFAULT_DEVICES: &[(i64, Option<i64>)] = &[
+    (1, Some(3)),
+    (1, Some(8)),
+    (1, Some(7)),
+    (5, Some(0)),
+    (1, Some(5)),
+    (1, Some(9)),
+    (5, Some(1)),
+    (136, None),
+    (5, Some(2)),
+];
+
+/// containerd's masked paths.
+const MASKED_PATHS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/sys/firmware",
+    "/proc/scsi",
+];
+
+/// containerd's read-only paths.
+const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+fn device_rule(
+    allow: bool,
+    typ: Option<LinuxDeviceType>,
+    major: Option<i64>,
+    minor: Option<i64>,
+) -> LinuxDeviceCgroup {
+    let mut rule = LinuxDeviceCgroup::default();
+    rule.set_allow(allow);
+    rule.set_typ(typ);
+    rule.set_major(major);
+    rule.set_minor(minor);
+    rule.set_access(Some("rwm".to_string()));
+    rule
+}
+
+fn mount(destination: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
+    let mut m = Mount::default();
+    m.set_destination(PathBuf::from(destination));
+    m.set_typ(Some(typ.to_string()));
+    m.set_source(Some(PathBuf::from(source)));
+    m.set_options(Some(options.iter().map(|o| (*o).to_string()).collect()));
+    m
+}
+
+fn bind_mount(source: &str, destination: &str) -> Mount {
+    mount(destination, "bind", source, &["rbind", "ro"])
+}
+
+/// containerd's default mounts (`oci.defaultMounts`), with the read-only
+/// cgroup filesystem containerd 1.7 and later add.
+pub fn default_mounts() -> Vec<Mount> {
+    vec![
+        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
+        mount(
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
+        mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
+            ],
+        ),
+        mount(
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        ),
+        mount(
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        ),
+        mount(
+            "/sys/fs/cgroup",
+            "cgroup",
+            "cgroup",
+            &["ro", "nosuid", "noexec", "nodev"],
+        ),
+        mount(
+            "/run",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
+    ]
+}
+
+/// containerd's `replaceOrAppendEnvValues`: `overrides` replace entries of
+/// `defaults` with the same key or are appended; a bare `KEY` removes it.
+pub fn replace_or_append_env(defaults: &[String], overrides: &[String]) -> Vec<String> {
+    let mut results: Vec<Option<String>> = defaults.iter().cloned().map(Some).collect();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (i, entry) in defaults.iter().enumerate() {
+        let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
+        index.insert(key.to_string(), i);
+    }
+    for value in overrides {
+        match value.split_once('=') {
+            None => {
+                if let Some(&i) = index.get(value) {
+                    results[i] = None;
+                }
+            }
+            Some((key, _)) => match index.get(key) {
+                Some(&i) => results[i] = Some(value.clone()),
+                None => {
+                    index.insert(key.to_string(), results.len());
+                    results.push(Some(value.clone()));
+                }
+            },
+        }
+    }
+    results.into_iter().flatten().collect()
+}
+
+/// Parses a mount as `ctr run --mount` takes it: comma-separated
+/// `type=`, `source=`/`src=`, `destination=`/`dst=` and `options=` (options
+/// separated by `:`), e.g. `type=bind,src=/tmp,dst=/host,options=rbind:ro`.
+pub fn parse_mount(text: &str) -> Result<Mount> {
+    let mut mount = Mount::default();
+    let mut destination = None;
+    for field in csv_fields(text) {
+        let Some((key, value)) = field.split_once('=') else {
+            return Err(Error::InvalidArgument(format!(
+                "invalid mount specification {text:?}: expected key=val (e.g. type=bind,src=/tmp,dst=/host,options=rbind:ro)"
+            )));
+        };
+        match key {
+            "type" => {
+                mount.set_typ(Some(value.to_string()));
+            }
+            "source" | "src" => {
+                mount.set_source(Some(PathBuf::from(value)));
+            }
+            "destination" | "dst" => destination = Some(PathBuf::from(value)),
+            "options" => {
+                mount.set_options(Some(value.split(':').map(String::from).collect()));
+            }
+            _ => {
+                return Err(Error::InvalidArgument(format!(
+                    "mount option {key:?} not supported (use type, src, dst, options)"
+                )));
+            }
+        }
+    }
+    let Some(destination) = destination else {
+        return Err(Error::InvalidArgument(format!(
+            "invalid mount specification {text:?}: dst= is required"
+        )));
+    };
+    mount.set_destination(destination);
+    Ok(mount)
+}
+
+/// Splits one CSV record (Go's `encoding/csv` for a single line): commas
+/// separate fields, double quotes protect commas, `""` is a quote.
+fn csv_fields(text: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(std::mem::take(&mut field)),
+            _ => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
+}
+
+/// A spec as the `Any` containerd stores in a container record.
+pub fn to_any(spec: &Spec) -> Result<prost_types::Any> {
+    let value = serde_json::to_vec(spec)
+        .map_err(|e| Error::InvalidArgument(format!("encoding the runtime spec: {e}")))?;
+    Ok(prost_types::Any {
+        type_url: SPEC_TYPE_URL.to_string(),
+        value,
+    })
+}
+
+/// A process spec as the `Any` an exec request carries.
+pub fn process_to_any(process: &oci_spec::runtime::Process) -> Result<prost_types::Any> {
+    let value = serde_json::to_vec(process)
+        .map_err(|e| Error::InvalidArgument(format!("encoding the process spec: {e}")))?;
+    Ok(prost_types::Any {
+        type_url: PROCESS_TYPE_URL.to_string(),
+        value,
+    })
+}
+
+/// Decodes the spec of a container record.
+pub fn from_any(any: &prost_types::Any) -> Result<Spec> {
+    serde_json::from_slice(&any.value).map_err(|e| {
+        Error::protocol(format!(
+            "the container's spec ({}) is not a runtime spec: {e}",
+            any.type_url
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests;
