@@ -142,14 +142,6 @@ impl WriteSession {
                     self.writer.truncate(0).map_err(to_status)?;
                     msg.offset = 0;
                 }
-                if self.total > 0 && msg.offset + req.data.len() as i64 > self.total {
-                    return Err(Status::out_of_range(format!(
-                        "write of {} bytes at offset {} exceeds the expected total size {}",
-                        req.data.len(),
-                        msg.offset,
-                        self.total
-                    )));
-                }
                 if !req.data.is_empty() {
                     self.writer.write(&req.data).map_err(to_status)?;
                     msg.offset += req.data.len() as i64;
