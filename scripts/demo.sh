@@ -41,7 +41,7 @@ step "installing dependencies"
 scripts/install-deps.sh
 
 step "building"
-cargo build -p crated-server -p crated-ctl
+cargo build -p crated-server -p crated-ctl -p crated-shim
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 crated="$target_dir/debug/crated"
 cratectl="$target_dir/debug/cratectl"
@@ -100,6 +100,14 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
+# Unreferenced content is garbage collected shortly after start (as in
+# containerd); let that first collection pass before ingesting a blob that
+# nothing references.
+for _ in $(seq 50); do
+  grep -q "garbage collected" "$log" && break
+  sleep 0.1
+done
+
 step "driving it with containerd's ctr"
 run ctr -a "$address" version
 run ctr -a "$address" plugins ls
@@ -116,14 +124,42 @@ run ctr -a "$address" leases create --id demo-lease --expires 1h
 run ctr -a "$address" leases ls
 
 step "driving it with cratectl"
-if "$cratectl" --help >/dev/null 2>&1 && "$cratectl" -a "$address" version >/dev/null 2>&1; then
-  run "$cratectl" -a "$address" version
-  run "$cratectl" -a "$address" plugins ls
-  run "$cratectl" -a "$address" namespaces ls
-  run "$cratectl" -a "$address" -n demo content ls
-else
-  echo "demo: cratectl is not usable yet; skipped" >&2
-fi
+run "$cratectl" -a "$address" version
+run "$cratectl" -a "$address" plugins ls
+run "$cratectl" -a "$address" namespaces ls
+run "$cratectl" -a "$address" -n demo content ls
+
+step "running containers (default runtime io.containerd.runc.v2 -> containerd-shim-crated-v1)"
+work=$(mktemp -d /tmp/crated-demo-rootfs.XXXXXX)
+rootfs=$work/rootfs
+mkdir -p "$rootfs/bin" "$rootfs/proc" "$rootfs/dev" "$rootfs/sys" "$rootfs/tmp" "$rootfs/etc"
+cp /bin/busybox "$rootfs/bin/busybox"
+for cmd in sh echo cat ls id hostname uname sleep true; do ln -sf busybox "$rootfs/bin/$cmd"; done
+run "$cratectl" -a "$address" run --rm --rootfs "$rootfs" demo-dir /bin/sh -c 'echo "hello from a crated container: $(uname -s) $(id -u)"'
+run ctr -a "$address" run --rm --rootfs "$rootfs" demo-ctr /bin/echo "hello from ctr through crated"
+image=$work/busybox.tar
+tar -C "$rootfs" -cf "$work/layer.tar" .
+layer_digest=$(sha256sum "$work/layer.tar" | cut -d' ' -f1)
+mkdir -p "$work/oci/blobs/sha256"
+gzip -n -c "$work/layer.tar" >"$work/layer.tar.gz"
+gz_digest=$(sha256sum "$work/layer.tar.gz" | cut -d' ' -f1)
+cp "$work/layer.tar.gz" "$work/oci/blobs/sha256/$gz_digest"
+printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/sh"],"Env":["PATH=/bin"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$layer_digest" >"$work/config.json"
+config_digest=$(sha256sum "$work/config.json" | cut -d' ' -f1)
+cp "$work/config.json" "$work/oci/blobs/sha256/$config_digest"
+printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%d}]}' \
+  "$config_digest" "$(stat -c %s "$work/config.json")" "$gz_digest" "$(stat -c %s "$work/layer.tar.gz")" >"$work/manifest.json"
+manifest_digest=$(sha256sum "$work/manifest.json" | cut -d' ' -f1)
+cp "$work/manifest.json" "$work/oci/blobs/sha256/$manifest_digest"
+printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"annotations":{"io.containerd.image.name":"docker.io/library/demo-busybox:latest"}}]}' \
+  "$manifest_digest" "$(stat -c %s "$work/manifest.json")" >"$work/oci/index.json"
+printf '{"imageLayoutVersion":"1.0.0"}' >"$work/oci/oci-layout"
+tar -C "$work/oci" -cf "$image" oci-layout index.json blobs
+run "$cratectl" -a "$address" images import "$image"
+run "$cratectl" -a "$address" images ls
+run "$cratectl" -a "$address" run --rm docker.io/library/demo-busybox:latest demo-image /bin/sh -c 'echo "hello from an image: $(ls /bin | wc -l) commands"'
+run "$cratectl" -a "$address" images rm docker.io/library/demo-busybox:latest
+rm -rf "$work"
 
 if ((keep)); then
   step "crated keeps running (pid $pid) on $address"
