@@ -8,6 +8,9 @@ directory in /var/tmp so both use the same filesystem):
   - `ctr run --rm --rootfs <busybox> true` latency, median and p99 over N,
   - `ctr images import` + unpack of a generated multi-layer image,
   - `ctr images pull --plain-http` of that image from a local registry,
+  - `cratectl images pull --plain-http` (crated's own client, through the
+    Transfer service) of the same image, against both daemons (n/a where
+    the daemon's Transfer service refuses it),
   - daemon RSS and per-shim RSS/PSS with M containers running,
   - the floor: the same bundle run with `runc run` directly.
 Prints a Markdown report with crated/containerd ratios.
@@ -170,6 +173,9 @@ def build_image(path, layers, files_per_layer):
 
 
 def timed(fn):
+    # Flush dirty pages first, so one phase (or the other daemon) does not
+    # pay for the write-back of the previous one.
+    os.sync()
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
@@ -194,6 +200,7 @@ def bench_daemon(d, work, args, registry):
     d.ctr("images", "push", "--plain-http", f"127.0.0.1:{registry}/bench:1", timeout=300)
     d.ctr("images", "rm", "--sync", "docker.io/library/bench:1", f"127.0.0.1:{registry}/bench:1")
     res["pull_s"] = timed(lambda: d.ctr("images", "pull", "--plain-http", f"127.0.0.1:{registry}/bench:1", timeout=300))
+    res["cratectl_pull_s"] = cratectl_pull(d, args.cratectl, f"127.0.0.1:{registry}/bench:1")
     for i in range(args.parallel):
         d.ctr("run", "-d", "--rootfs", rootfs, f"par{i}", "/bin/sleep", "600")
     shims = [p for p in children_named("containerd-shim") if p != d.proc.pid]
@@ -209,6 +216,28 @@ def bench_daemon(d, work, args, registry):
             time.sleep(0.05)
         d.ctr("containers", "rm", f"par{i}", check=False)
     return res
+
+
+def cratectl_pull(d, cratectl, ref):
+    """Seconds of `cratectl images pull --plain-http` of `ref` into an empty
+    store (the image `ctr` pulled is removed first), or None if it fails."""
+    d.ctr("images", "rm", "--sync", ref, check=False)
+    argv = [cratectl, "-a", d.sock, "images", "pull", "--plain-http", "--progress", "none", ref]
+    start = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        print(f"{d.name}: cratectl images pull failed: {done.stderr.strip()}", file=sys.stderr)
+        return None
+    return elapsed
+
+
+def default_cratectl():
+    for build in ["release", "debug"]:
+        path = f"/var/tmp/crated-target/{build}/cratectl"
+        if os.path.exists(path):
+            return path
+    raise SystemExit("cratectl not found: cargo build --release -p crated-ctl (or pass --cratectl)")
 
 
 def runc_floor(work, runs):
@@ -235,7 +264,9 @@ def main():
     ap.add_argument("--files", type=int, default=2000)
     ap.add_argument("--dir", default=None)
     ap.add_argument("--crated", default=None, help="crated binary (default: the release build)")
+    ap.add_argument("--cratectl", default=None, help="cratectl binary (default: the release build, else the debug one)")
     args = ap.parse_args()
+    args.cratectl = args.cratectl or default_cratectl()
     work = args.dir or tempfile.mkdtemp(prefix="crated-bench-", dir="/var/tmp")
     crated = args.crated or os.path.join("/var/tmp/crated-target/release/crated")
     build_rootfs(os.path.join(work, "rootfs"))
@@ -277,6 +308,7 @@ def main():
         (f"run --rm true, p99 of {args.runs} (s)", "run_p99_s"),
         ("images import + unpack (s)", "import_s"),
         ("images pull --plain-http + unpack (s)", "pull_s"),
+        ("pull, crated's own (cratectl images pull, Transfer) (s)", "cratectl_pull_s"),
         (f"daemon RSS with {args.parallel} running (KiB)", "daemon_rss_running_kib"),
         ("shim RSS per container (KiB)", "shim_rss_kib"),
         ("shim PSS per container (KiB)", "shim_pss_kib"),
@@ -286,9 +318,13 @@ def main():
     print("| measure | containerd | crated | crated/containerd |")
     print("| --- | --- | --- | --- |")
     for label, key in rows:
-        ratio = x[key] / c[key] if c[key] else float("nan")
-        fmt = (lambda v: f"{v:.3f}") if key.endswith("_s") else (lambda v: f"{v:.0f}")
-        print(f"| {label} | {fmt(c[key])} | {fmt(x[key])} | {ratio:.2f} |")
+        ratio = f"{x[key] / c[key]:.2f}" if c[key] and x[key] is not None else "n/a"
+        num = (lambda v: f"{v:.3f}") if key.endswith("_s") else (lambda v: f"{v:.0f}")
+        fmt = lambda v: "n/a" if v is None else num(v)  # noqa: E731
+        print(f"| {label} | {fmt(c[key])} | {fmt(x[key])} | {ratio} |")
+    if x["cratectl_pull_s"] is not None and c["pull_s"]:
+        print(f"\ncrated's cratectl pull / containerd's ctr pull: {x['cratectl_pull_s'] / c['pull_s']:.2f}"
+              f" (cratectl: {args.cratectl})")
     return 0
 
 

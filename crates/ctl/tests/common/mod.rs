@@ -382,3 +382,5 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+pub mod fixtures;
+pub mod pki;
