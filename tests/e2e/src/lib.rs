@@ -18,6 +18,7 @@ pub mod cmd;
 pub mod ctr;
 pub mod daemon;
 pub mod util;
+pub mod workload;
 
 pub use bins::{cratectl_bin, crated_bin, ctr_bin};
 pub use cmd::{Background, Cmd, Output};
