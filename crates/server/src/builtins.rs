@@ -320,6 +320,7 @@ fn init_tasks(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
     grpc(services::tasks::service(
         (*manager).clone(),
         md.containers.clone(),
+        md.content.clone(),
         Some(md.snapshots.clone()),
     ))
 }

@@ -23,9 +23,9 @@ pub struct DiffService {
 }
 
 /// Writes into a content ingest, counting bytes.
-struct IngestWriter {
-    inner: NamespacedWriter,
-    written: i64,
+pub(crate) struct IngestWriter {
+    pub(crate) inner: NamespacedWriter,
+    pub(crate) written: i64,
 }
 
 impl Write for IngestWriter {

@@ -1,6 +1,7 @@
 //! gRPC service adapters: thin translations between containerd's wire
 //! types and crated's stores. One module per containerd service.
 
+pub mod checkpoint;
 pub mod containers;
 pub mod content;
 pub mod convert;

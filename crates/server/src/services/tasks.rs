@@ -20,6 +20,7 @@ use crated_core::filters::adaptor_fn;
 use crated_metadata::{Containers, NamespacedSnapshots};
 use crated_runtime::{CreateOptions, Shim, ShimManager};
 
+use super::checkpoint;
 use super::task_convert::{
     any_from_shim, any_to_shim, mount_to_shim, process_from_state, process_info_from_shim,
     time_from_shim,
@@ -30,6 +31,7 @@ use super::{GrpcService, blocking, namespace, parse_filters, timestamp, to_statu
 pub struct TasksService {
     manager: Arc<ShimManager>,
     containers: Containers,
+    content: crated_metadata::NamespacedContent,
     snapshots: Option<NamespacedSnapshots>,
 }
 
@@ -81,11 +83,34 @@ impl Tasks for TasksService {
     ) -> Result<Response<CreateTaskResponse>, Status> {
         let ns = namespace(&req)?;
         let req = req.into_inner();
-        if req.checkpoint.is_some() {
-            return Err(to_status(Error::not_implemented(
-                "restoring a task from a checkpoint is not implemented in crated yet",
-            )));
-        }
+        let restore = match &req.checkpoint {
+            Some(desc) => {
+                let (content, ns2, id, desc) = (
+                    self.content.clone(),
+                    ns.clone(),
+                    req.container_id.clone(),
+                    desc.clone(),
+                );
+                let dir = blocking(move || {
+                    let dir = checkpoint::work_dir("restore", &ns2, &id)?;
+                    match checkpoint::restore_dir(
+                        &content,
+                        &ns2,
+                        &super::convert::descriptor_from_api(desc),
+                        &dir,
+                    ) {
+                        Ok(()) => Ok(dir),
+                        Err(e) => {
+                            let _ = std::fs::remove_dir_all(&dir);
+                            Err(e)
+                        }
+                    }
+                })
+                .await?;
+                Some(dir)
+            }
+            None => None,
+        };
         let (containers, ns2, id) = (
             self.containers.clone(),
             ns.clone(),
@@ -122,7 +147,10 @@ impl Tasks for TasksService {
             stdout: req.stdout,
             stderr: req.stderr,
             terminal: req.terminal,
-            checkpoint: String::new(),
+            checkpoint: restore
+                .as_ref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
             options,
         };
         tracing::info!(namespace = %ns, id = %req.container_id, runtime = %opts.runtime, "creating task");
@@ -155,6 +183,7 @@ impl Tasks for TasksService {
         let ns = namespace(&req)?;
         let id = req.into_inner().container_id;
         let resp = self.manager.delete(&ns, &id).await.map_err(to_status)?;
+        checkpoint::remove_restore_dirs(&ns, &id);
         Ok(Response::new(DeleteResponse {
             id,
             pid: resp.pid,
@@ -307,11 +336,52 @@ impl Tasks for TasksService {
         req: Request<CheckpointTaskRequest>,
     ) -> Result<Response<CheckpointTaskResponse>, Status> {
         let ns = namespace(&req)?;
-        let id = req.into_inner().container_id;
-        shim_of(&self.manager, &ns, &id)?;
-        Err(to_status(Error::not_implemented(format!(
-            "checkpoint of task {id}: storing checkpoints in the content store is not implemented in crated yet"
-        ))))
+        let lease = super::lease(&req);
+        let req = req.into_inner();
+        let shim = shim_of(&self.manager, &ns, &req.container_id)?;
+        let (ns2, id) = (ns.clone(), req.container_id.clone());
+        let dir = blocking(move || checkpoint::work_dir("checkpoint", &ns2, &id)).await?;
+        let mut r = api::CheckpointTaskRequest::new();
+        r.id = req.container_id.clone();
+        r.path = dir.display().to_string();
+        r.options = req.options.as_ref().map(any_to_shim).into();
+        let taken = shim.checkpoint(&r).await;
+        let stored = match taken {
+            Ok(_) => {
+                let (content, containers, ns2, id, dir2) = (
+                    self.content.clone(),
+                    self.containers.clone(),
+                    ns.clone(),
+                    req.container_id.clone(),
+                    dir.clone(),
+                );
+                blocking(move || {
+                    let image = checkpoint::store_dir(&content, &ns2, &dir2, lease.as_deref())?;
+                    let container = containers.get(&ns2, &id)?;
+                    let mut out = vec![image];
+                    if let Some(spec) = container.spec {
+                        let spec = super::convert::any_to_api(spec);
+                        out.push(checkpoint::store_spec(
+                            &content,
+                            &ns2,
+                            &spec,
+                            lease.as_deref(),
+                        )?);
+                    }
+                    Ok(out)
+                })
+                .await
+            }
+            Err(e) => Err(to_status(
+                e.context(format!("checkpoint of task {}", req.container_id)),
+            )),
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        let descriptors = stored?
+            .into_iter()
+            .map(super::convert::descriptor_to_api)
+            .collect();
+        Ok(Response::new(CheckpointTaskResponse { descriptors }))
     }
 
     async fn update(&self, req: Request<UpdateTaskRequest>) -> Result<Response<()>, Status> {
@@ -377,12 +447,14 @@ impl Tasks for TasksService {
 pub fn service(
     manager: Arc<ShimManager>,
     containers: Containers,
+    content: crated_metadata::NamespacedContent,
     snapshots: Option<NamespacedSnapshots>,
 ) -> GrpcService {
     GrpcService::new(move |routes| {
         routes.add_service(TasksServer::new(TasksService {
             manager: manager.clone(),
             containers: containers.clone(),
+            content: content.clone(),
             snapshots: snapshots.clone(),
         }))
     })
