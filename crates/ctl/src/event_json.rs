@@ -5,7 +5,11 @@
 use std::collections::HashMap;
 
 use chrono::SecondsFormat;
-use crated_client::api::events as ev;
+/// containerd's event types, the image events included.
+mod ev {
+    pub use crated_client::api::events::*;
+    pub use crated_client::api::services::v1::{ImageCreate, ImageDelete, ImageUpdate};
+}
 use crated_client::api::prost_types::{Any, Timestamp};
 use crated_client::api::types::Mount;
 use crated_client::events::KnownEvent;
@@ -123,6 +127,9 @@ messages! {
     ev::ContainerDelete { id }
     ev::ContentCreate { digest, size }
     ev::ContentDelete { digest }
+    ev::ImageCreate { name, labels }
+    ev::ImageUpdate { name, labels }
+    ev::ImageDelete { name }
     ev::NamespaceCreate { name, labels }
     ev::NamespaceUpdate { name, labels }
     ev::NamespaceDelete { name }
@@ -157,6 +164,9 @@ pub fn event_json(event: &KnownEvent) -> String {
         ContainerDelete,
         ContentCreate,
         ContentDelete,
+        ImageCreate,
+        ImageUpdate,
+        ImageDelete,
         NamespaceCreate,
         NamespaceUpdate,
         NamespaceDelete,

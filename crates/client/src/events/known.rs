@@ -1,6 +1,11 @@
 //! containerd's own event types, decoded from their `Any` envelope body.
 
-use crated_api::events as ev;
+/// containerd's event types; the image events live in the images service's
+/// package.
+mod ev {
+    pub use crated_api::events::*;
+    pub use crated_api::services::v1::{ImageCreate, ImageDelete, ImageUpdate};
+}
 use crated_api::prost::{Message, Name};
 use prost_types::Any;
 
@@ -48,6 +53,9 @@ known_events!(
     ContainerDelete,
     ContentCreate,
     ContentDelete,
+    ImageCreate,
+    ImageUpdate,
+    ImageDelete,
     NamespaceCreate,
     NamespaceUpdate,
     NamespaceDelete,
@@ -94,5 +102,17 @@ mod tests {
 
         any.type_url = "example.Other".into();
         assert!(matches!(KnownEvent::decode(&any), Ok(None)));
+    }
+
+    #[test]
+    fn decodes_image_events_from_the_images_package() {
+        let event = ev::ImageCreate {
+            name: "docker.io/library/x:1".into(),
+            labels: Default::default(),
+        };
+        let any = to_any(&event);
+        assert_eq!(any.type_url, "containerd.services.images.v1.ImageCreate");
+        let decoded = KnownEvent::decode(&any).ok().flatten();
+        assert_eq!(decoded, Some(KnownEvent::ImageCreate(event)));
     }
 }
