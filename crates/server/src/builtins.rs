@@ -398,9 +398,9 @@ fn init_transfer(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
 }
 
 fn init_health(_: &mut InitContext<'_>) -> Result<Instance, InitError> {
-    grpc(GrpcService::new(|routes| {
+    grpc(GrpcService::new(|routes, limits| {
         let (_, health) = tonic_health::server::health_reporter();
-        routes.add_service(health)
+        crate::services::limited!(routes, limits, health)
     }))
 }
 

@@ -143,10 +143,20 @@ impl Daemon {
         let ttrpc_path = self.config.ttrpc_address();
         let g = &self.config.grpc;
         let listener = bind(&grpc_path, 0o660, g.uid, g.gid)?;
+        let limits = crate::services::MessageLimits {
+            recv: usize::try_from(g.max_recv_message_size)
+                .ok()
+                .filter(|v| *v > 0)
+                .unwrap_or(crated_api::DEFAULT_MAX_MESSAGE_SIZE),
+            send: usize::try_from(g.max_send_message_size)
+                .ok()
+                .filter(|v| *v > 0)
+                .unwrap_or(crated_api::DEFAULT_MAX_MESSAGE_SIZE),
+        };
         let mut routes = Routes::default();
         for (id, service) in self.plugins.all::<GrpcService>(GRPC) {
             tracing::debug!(id, "registering gRPC service");
-            routes = service.register(routes);
+            routes = service.register(routes, limits);
         }
         let exchange: Arc<Exchange> = self.plugins.first(builtins::EVENT)?;
         let t = &self.config.ttrpc;

@@ -176,15 +176,15 @@ impl Containers for ContainersService {
 
 /// The service as a gRPC plugin instance.
 pub fn service(store: Store, events: Exchange, gc: GcTrigger) -> GrpcService {
-    GrpcService::new(move |routes| {
-        routes.add_service(
+    GrpcService::new(move |routes, limits| {
+        crate::services::limited!(
+            routes,
+            limits,
             ContainersServer::new(ContainersService {
                 store: store.clone(),
                 events: events.clone(),
                 gc: gc.clone(),
-            })
-            .max_decoding_message_size(crated_api::DEFAULT_MAX_MESSAGE_SIZE)
-            .max_encoding_message_size(crated_api::DEFAULT_MAX_MESSAGE_SIZE),
+            }),
         )
     })
 }

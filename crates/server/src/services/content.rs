@@ -429,15 +429,15 @@ impl Content for ContentService {
 
 /// The service as a gRPC plugin instance.
 pub fn service(store: NamespacedContent, events: Exchange, gc: GcTrigger) -> GrpcService {
-    GrpcService::new(move |routes| {
-        routes.add_service(
+    GrpcService::new(move |routes, limits| {
+        crate::services::limited!(
+            routes,
+            limits,
             ContentServer::new(ContentService {
                 store: store.clone(),
                 events: events.clone(),
                 gc: gc.clone(),
-            })
-            .max_decoding_message_size(crated_api::DEFAULT_MAX_MESSAGE_SIZE)
-            .max_encoding_message_size(crated_api::DEFAULT_MAX_MESSAGE_SIZE),
+            }),
         )
     })
 }

@@ -133,10 +133,14 @@ impl Diff for DiffService {
 
 /// The service as a gRPC plugin instance.
 pub fn service(content: NamespacedContent, config: ApplyConfig) -> GrpcService {
-    GrpcService::new(move |routes| {
-        routes.add_service(DiffServer::new(DiffService {
-            content: content.clone(),
-            config: config.clone(),
-        }))
+    GrpcService::new(move |routes, limits| {
+        crate::services::limited!(
+            routes,
+            limits,
+            DiffServer::new(DiffService {
+                content: content.clone(),
+                config: config.clone(),
+            })
+        )
     })
 }

@@ -76,9 +76,13 @@ where
 
 /// The service as a gRPC plugin instance.
 pub fn service(exchange: Exchange) -> GrpcService {
-    GrpcService::new(move |routes| {
-        routes.add_service(EventsServer::new(EventsService {
-            exchange: exchange.clone(),
-        }))
+    GrpcService::new(move |routes, limits| {
+        crate::services::limited!(
+            routes,
+            limits,
+            EventsServer::new(EventsService {
+                exchange: exchange.clone(),
+            })
+        )
     })
 }

@@ -149,11 +149,15 @@ impl Images for ImagesService {
 
 /// The service as a gRPC plugin instance.
 pub fn service(store: Store, events: Exchange, gc: GcTrigger) -> GrpcService {
-    GrpcService::new(move |routes| {
-        routes.add_service(ImagesServer::new(ImagesService {
-            store: store.clone(),
-            events: events.clone(),
-            gc: gc.clone(),
-        }))
+    GrpcService::new(move |routes, limits| {
+        crate::services::limited!(
+            routes,
+            limits,
+            ImagesServer::new(ImagesService {
+                store: store.clone(),
+                events: events.clone(),
+                gc: gc.clone(),
+            })
+        )
     })
 }

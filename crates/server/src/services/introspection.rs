@@ -180,11 +180,15 @@ impl Introspection for IntrospectionService {
 
 /// The service as a gRPC plugin instance.
 pub fn service(state: Arc<IntrospectionState>, uuid: String) -> GrpcService {
-    GrpcService::new(move |routes| {
-        routes.add_service(IntrospectionServer::new(IntrospectionService {
-            state: state.clone(),
-            uuid: uuid.clone(),
-        }))
+    GrpcService::new(move |routes, limits| {
+        crate::services::limited!(
+            routes,
+            limits,
+            IntrospectionServer::new(IntrospectionService {
+                state: state.clone(),
+                uuid: uuid.clone(),
+            })
+        )
     })
 }
 

@@ -142,10 +142,14 @@ impl Leases for LeasesService {
 
 /// The service as a gRPC plugin instance.
 pub fn service(store: Store, gc: GcTrigger) -> GrpcService {
-    GrpcService::new(move |routes| {
-        routes.add_service(LeasesServer::new(LeasesService {
-            store: store.clone(),
-            gc: gc.clone(),
-        }))
+    GrpcService::new(move |routes, limits| {
+        crate::services::limited!(
+            routes,
+            limits,
+            LeasesServer::new(LeasesService {
+                store: store.clone(),
+                gc: gc.clone(),
+            })
+        )
     })
 }

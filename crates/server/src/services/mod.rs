@@ -27,20 +27,52 @@ use tonic::service::Routes;
 /// The gRPC metadata key carrying a lease to hold new resources.
 pub const LEASE_HEADER: &str = "containerd-lease";
 
+/// The largest gRPC messages a service accepts and sends (`[grpc]
+/// max_recv_message_size` and `max_send_message_size`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageLimits {
+    /// Largest message received, in bytes.
+    pub recv: usize,
+    /// Largest message sent, in bytes.
+    pub send: usize,
+}
+
+impl Default for MessageLimits {
+    fn default() -> Self {
+        MessageLimits {
+            recv: crated_api::DEFAULT_MAX_MESSAGE_SIZE,
+            send: crated_api::DEFAULT_MAX_MESSAGE_SIZE,
+        }
+    }
+}
+
+/// Adds a generated tonic server to the routes with the daemon's message
+/// limits.
+macro_rules! limited {
+    ($routes:expr, $limits:expr, $server:expr $(,)?) => {
+        $routes.add_service(
+            $server
+                .max_decoding_message_size($limits.recv)
+                .max_encoding_message_size($limits.send),
+        )
+    };
+}
+pub(crate) use limited;
+
 /// A loaded gRPC plugin: adds its service to the server's routes.
 pub struct GrpcService {
-    add: Box<dyn Fn(Routes) -> Routes + Send + Sync>,
+    add: Box<dyn Fn(Routes, MessageLimits) -> Routes + Send + Sync>,
 }
 
 impl GrpcService {
     /// Wraps a function that adds a service to the routes.
-    pub fn new(add: impl Fn(Routes) -> Routes + Send + Sync + 'static) -> Self {
+    pub fn new(add: impl Fn(Routes, MessageLimits) -> Routes + Send + Sync + 'static) -> Self {
         GrpcService { add: Box::new(add) }
     }
 
-    /// Adds this service to `routes`.
-    pub fn register(&self, routes: Routes) -> Routes {
-        (self.add)(routes)
+    /// Adds this service to `routes` with `limits`.
+    pub fn register(&self, routes: Routes, limits: MessageLimits) -> Routes {
+        (self.add)(routes, limits)
     }
 }
 

@@ -145,11 +145,15 @@ impl Namespaces for NamespacesService {
 
 /// The service as a gRPC plugin instance.
 pub fn service(store: Store, events: Exchange) -> GrpcService {
-    GrpcService::new(move |routes| {
-        routes.add_service(NamespacesServer::new(NamespacesService {
-            store: store.clone(),
-            events: events.clone(),
-        }))
+    GrpcService::new(move |routes, limits| {
+        crate::services::limited!(
+            routes,
+            limits,
+            NamespacesServer::new(NamespacesService {
+                store: store.clone(),
+                events: events.clone(),
+            })
+        )
     })
 }
 

@@ -300,11 +300,15 @@ impl Snapshots for SnapshotsService {
 
 /// The service as a gRPC plugin instance.
 pub fn service(store: NamespacedSnapshots, events: Exchange, gc: GcTrigger) -> GrpcService {
-    GrpcService::new(move |routes| {
-        routes.add_service(SnapshotsServer::new(SnapshotsService {
-            store: store.clone(),
-            events: events.clone(),
-            gc: gc.clone(),
-        }))
+    GrpcService::new(move |routes, limits| {
+        crate::services::limited!(
+            routes,
+            limits,
+            SnapshotsServer::new(SnapshotsService {
+                store: store.clone(),
+                events: events.clone(),
+                gc: gc.clone(),
+            })
+        )
     })
 }

@@ -84,9 +84,13 @@ impl Streaming for StreamingService {
 
 /// The service as a gRPC plugin instance.
 pub fn service(manager: StreamManager) -> GrpcService {
-    GrpcService::new(move |routes| {
-        routes.add_service(StreamingServer::new(StreamingService {
-            manager: manager.clone(),
-        }))
+    GrpcService::new(move |routes, limits| {
+        crate::services::limited!(
+            routes,
+            limits,
+            StreamingServer::new(StreamingService {
+                manager: manager.clone(),
+            })
+        )
     })
 }

@@ -450,12 +450,16 @@ pub fn service(
     content: crated_metadata::NamespacedContent,
     snapshots: Option<NamespacedSnapshots>,
 ) -> GrpcService {
-    GrpcService::new(move |routes| {
-        routes.add_service(TasksServer::new(TasksService {
-            manager: manager.clone(),
-            containers: containers.clone(),
-            content: content.clone(),
-            snapshots: snapshots.clone(),
-        }))
+    GrpcService::new(move |routes, limits| {
+        crate::services::limited!(
+            routes,
+            limits,
+            TasksServer::new(TasksService {
+                manager: manager.clone(),
+                containers: containers.clone(),
+                content: content.clone(),
+                snapshots: snapshots.clone(),
+            })
+        )
     })
 }

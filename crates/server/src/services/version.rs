@@ -30,5 +30,7 @@ impl Version for VersionService {
 
 /// The service as a gRPC plugin instance.
 pub fn service() -> GrpcService {
-    GrpcService::new(|routes| routes.add_service(VersionServer::new(VersionService)))
+    GrpcService::new(|routes, limits| {
+        crate::services::limited!(routes, limits, VersionServer::new(VersionService))
+    })
 }

@@ -108,7 +108,11 @@ impl Transfer for TransferService {
 
 /// The service as a gRPC plugin instance.
 pub fn service(ctx: TransferContext) -> GrpcService {
-    GrpcService::new(move |routes| {
-        routes.add_service(TransferServer::new(TransferService { ctx: ctx.clone() }))
+    GrpcService::new(move |routes, limits| {
+        crate::services::limited!(
+            routes,
+            limits,
+            TransferServer::new(TransferService { ctx: ctx.clone() })
+        )
     })
 }
