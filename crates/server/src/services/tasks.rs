@@ -47,6 +47,27 @@ async fn state(shim: &Shim, id: &str, exec_id: &str) -> Result<api::StateRespons
 }
 
 impl TasksService {
+    /// Unpacks the checkpoint `desc` into a fresh directory for the shim to
+    /// restore from; nothing is left behind when that fails.
+    async fn restore_checkpoint(
+        &self,
+        ns: &str,
+        id: &str,
+        desc: &crated_api::types::Descriptor,
+    ) -> Result<std::path::PathBuf, Status> {
+        let (content, ns, id) = (self.content.clone(), ns.to_string(), id.to_string());
+        let desc = super::convert::descriptor_from_api(desc.clone());
+        blocking(move || {
+            let dir = checkpoint::work_dir("restore", &ns, &id)?;
+            checkpoint::restore_dir(&content, &ns, &desc, &dir)
+                .map(|()| dir.clone())
+                .inspect_err(|_| {
+                    let _ = std::fs::remove_dir_all(&dir);
+                })
+        })
+        .await
+    }
+
     /// The rootfs mounts: from the request, else from the container's snapshot.
     async fn rootfs(
         &self,
@@ -83,34 +104,6 @@ impl Tasks for TasksService {
     ) -> Result<Response<CreateTaskResponse>, Status> {
         let ns = namespace(&req)?;
         let req = req.into_inner();
-        let restore = match &req.checkpoint {
-            Some(desc) => {
-                let (content, ns2, id, desc) = (
-                    self.content.clone(),
-                    ns.clone(),
-                    req.container_id.clone(),
-                    desc.clone(),
-                );
-                let dir = blocking(move || {
-                    let dir = checkpoint::work_dir("restore", &ns2, &id)?;
-                    match checkpoint::restore_dir(
-                        &content,
-                        &ns2,
-                        &super::convert::descriptor_from_api(desc),
-                        &dir,
-                    ) {
-                        Ok(()) => Ok(dir),
-                        Err(e) => {
-                            let _ = std::fs::remove_dir_all(&dir);
-                            Err(e)
-                        }
-                    }
-                })
-                .await?;
-                Some(dir)
-            }
-            None => None,
-        };
         let (containers, ns2, id) = (
             self.containers.clone(),
             ns.clone(),
@@ -135,6 +128,13 @@ impl Tasks for TasksService {
                 .as_ref()
                 .map(|o| any_to_shim(&super::convert::any_to_api(o.clone())))
         });
+        let restore = match &req.checkpoint {
+            Some(desc) => Some(
+                self.restore_checkpoint(&ns, &req.container_id, desc)
+                    .await?,
+            ),
+            None => None,
+        };
         let opts = CreateOptions {
             runtime: if req.runtime_path.is_empty() {
                 container.runtime.name.clone()
@@ -154,11 +154,13 @@ impl Tasks for TasksService {
             options,
         };
         tracing::info!(namespace = %ns, id = %req.container_id, runtime = %opts.runtime, "creating task");
-        let (_, pid) = self
-            .manager
-            .create(&ns, &req.container_id, opts)
-            .await
-            .map_err(to_status)?;
+        let created = self.manager.create(&ns, &req.container_id, opts).await;
+        if created.is_err()
+            && let Some(dir) = &restore
+        {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        let (_, pid) = created.map_err(to_status)?;
         Ok(Response::new(CreateTaskResponse {
             container_id: req.container_id,
             pid,
