@@ -124,11 +124,7 @@ impl Unpacker {
         } else {
             chain[i - 1].clone()
         };
-        let key = format!(
-            "extract-{}-{:08x} {id}",
-            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default(),
-            rand::random::<u32>()
-        );
+        let key = format!("{} {id}", crate::services::unique_name("extract"));
         let labels = HashMap::from([("containerd.io/snapshot.ref".to_string(), id.clone())]);
         let mounts =
             self.snapshots

@@ -18,10 +18,6 @@ pub const CHECKPOINT_TAR: &str = "application/vnd.containerd.container.criu.chec
 pub const CHECKPOINT_CONFIG: &str =
     "application/vnd.containerd.container.checkpoint.config.v1+proto";
 
-fn reference(what: &str) -> String {
-    format!("checkpoint-{what}-{:016x}", rand::random::<u64>())
-}
-
 /// A fresh directory for a checkpoint image, removed by the caller.
 pub fn work_dir(kind: &str, ns: &str, id: &str) -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!(
@@ -53,7 +49,7 @@ pub fn store_dir(
     dir: &Path,
     lease: Option<&str>,
 ) -> Result<Descriptor> {
-    let writer = content.writer(ns, &reference("image"), 0, "", lease)?;
+    let writer = content.writer(ns, &super::unique_name("checkpoint-image"), 0, "", lease)?;
     let mut out = IngestWriter {
         inner: writer,
         written: 0,
@@ -83,7 +79,13 @@ pub fn store_spec(
     lease: Option<&str>,
 ) -> Result<Descriptor> {
     let bytes = spec.encode_to_vec();
-    let mut writer = content.writer(ns, &reference("spec"), bytes.len() as i64, "", lease)?;
+    let mut writer = content.writer(
+        ns,
+        &super::unique_name("checkpoint-spec"),
+        bytes.len() as i64,
+        "",
+        lease,
+    )?;
     writer.write(&bytes)?;
     let digest = writer.commit(bytes.len() as i64, "", HashMap::new())?;
     Ok(Descriptor {

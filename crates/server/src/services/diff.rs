@@ -42,14 +42,6 @@ impl Write for IngestWriter {
     }
 }
 
-fn random_ref() -> String {
-    format!(
-        "diff-{}-{:08x}",
-        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default(),
-        rand::random::<u32>()
-    )
-}
-
 #[tonic::async_trait]
 impl Diff for DiffService {
     async fn apply(&self, req: Request<ApplyRequest>) -> Result<Response<ApplyResponse>, Status> {
@@ -88,7 +80,7 @@ impl Diff for DiffService {
         let left: Vec<_> = req.left.into_iter().map(mount_from_api).collect();
         let right: Vec<_> = req.right.into_iter().map(mount_from_api).collect();
         let reference = if req.r#ref.is_empty() {
-            random_ref()
+            super::unique_name("diff")
         } else {
             req.r#ref
         };

@@ -76,6 +76,16 @@ impl GrpcService {
     }
 }
 
+/// A name unique to this moment: `<prefix>-<unix nanos>-<random>`, for
+/// temporary ingests, snapshot keys and leases the daemon creates.
+pub fn unique_name(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{:08x}",
+        Utc::now().timestamp_nanos_opt().unwrap_or_default(),
+        rand::random::<u32>()
+    )
+}
+
 /// Converts an error into the gRPC status containerd would send.
 pub fn to_status(e: Error) -> Status {
     use tonic::Code;

@@ -212,11 +212,7 @@ pub async fn pull(
         )
         .await;
     let fetcher = resolver.fetcher(&name)?;
-    let lease = format!(
-        "transfer-{}-{:08x}",
-        Utc::now().timestamp_nanos_opt().unwrap_or_default(),
-        rand::random::<u32>()
-    );
+    let lease = crate::services::unique_name("transfer");
     let expire = (Utc::now() + chrono::Duration::hours(24))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let labels = HashMap::from([("containerd.io/gc.expire".to_string(), expire)]);
