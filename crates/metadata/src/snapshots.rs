@@ -124,53 +124,72 @@ impl NamespacedSnapshots {
         }
         crated_core::identifiers::validate_labels(&labels)?;
         let backend = self.backend(sn)?.clone();
-        self.db
-            .write(|txn| {
-                namespaces::ensure(txn, ns)?;
-                let mut table = txn.open_table(SNAPSHOTS).map_err(db_err)?;
-                let k = keys::key(&[ns, sn, key]);
-                if table.get(k.as_str()).map_err(db_err)?.is_some() {
-                    return Err(Error::already_exists(format!("snapshot {key:?}")));
-                }
-                let backend_parent = if parent.is_empty() {
-                    String::new()
-                } else {
-                    let p: SnapshotRecord = db::get(&table, &keys::key(&[ns, sn, parent]))?
-                        .ok_or_else(|| {
-                            Error::not_found(format!("parent snapshot {parent} does not exist"))
-                        })?;
-                    p.backend_key
-                };
-                let seq = next_sequence(txn, sn)?;
-                let backend_key = format!("{ns}/{seq}/{key}");
-                let mounts = if view {
-                    backend.view(&backend_key, &backend_parent, inherited(&labels))?
-                } else {
-                    backend.prepare(&backend_key, &backend_parent, inherited(&labels))?
-                };
-                let now = Utc::now();
-                let record = SnapshotRecord {
-                    backend_key: backend_key.clone(),
-                    parent: parent.to_string(),
-                    kind: if view { "view" } else { "active" }.to_string(),
-                    labels: labels.clone(),
-                    created_at: now,
-                    updated_at: now,
-                };
-                let stored = encode(&record).and_then(|bytes| {
-                    table.insert(k.as_str(), bytes.as_slice()).map_err(db_err)?;
-                    if let Some(lease) = lease {
-                        add_resource_in(txn, ns, lease, &snapshot_resource(sn, key))?;
-                    }
-                    Ok(())
-                });
-                if let Err(e) = stored {
-                    let _ = backend.remove(&backend_key);
-                    return Err(e);
-                }
-                Ok((mounts, backend_key))
-            })
-            .map(|(mounts, _)| mounts)
+        let k = keys::key(&[ns, sn, key]);
+        // Reserve a backend key under the lock, call the backend outside it
+        // (a native copy can take long), then record the snapshot; as in
+        // containerd. Whatever fails after the backend call removes what
+        // the backend made.
+        let (backend_key, backend_parent) = self.db.write(|txn| {
+            namespaces::ensure(txn, ns)?;
+            let table = txn.open_table(SNAPSHOTS).map_err(db_err)?;
+            if table.get(k.as_str()).map_err(db_err)?.is_some() {
+                return Err(Error::already_exists(format!("snapshot {key:?}")));
+            }
+            let backend_parent = if parent.is_empty() {
+                String::new()
+            } else {
+                let p: SnapshotRecord = db::get(&table, &keys::key(&[ns, sn, parent]))?
+                    .ok_or_else(|| {
+                        Error::not_found(format!("parent snapshot {parent} does not exist"))
+                    })?;
+                p.backend_key
+            };
+            drop(table);
+            let seq = next_sequence(txn, sn)?;
+            Ok((format!("{ns}/{seq}/{key}"), backend_parent))
+        })?;
+        let mounts = if view {
+            backend.view(&backend_key, &backend_parent, inherited(&labels))?
+        } else {
+            backend.prepare(&backend_key, &backend_parent, inherited(&labels))?
+        };
+        let now = Utc::now();
+        let record = SnapshotRecord {
+            backend_key: backend_key.clone(),
+            parent: parent.to_string(),
+            kind: if view { "view" } else { "active" }.to_string(),
+            labels,
+            created_at: now,
+            updated_at: now,
+        };
+        let recorded = self.db.write(|txn| {
+            let mut table = txn.open_table(SNAPSHOTS).map_err(db_err)?;
+            if table.get(k.as_str()).map_err(db_err)?.is_some() {
+                return Err(Error::already_exists(format!("snapshot {key:?}")));
+            }
+            if !parent.is_empty()
+                && table
+                    .get(keys::key(&[ns, sn, parent]).as_str())
+                    .map_err(db_err)?
+                    .is_none()
+            {
+                return Err(Error::not_found(format!(
+                    "parent snapshot {parent} does not exist"
+                )));
+            }
+            table
+                .insert(k.as_str(), encode(&record)?.as_slice())
+                .map_err(db_err)?;
+            if let Some(lease) = lease {
+                add_resource_in(txn, ns, lease, &snapshot_resource(sn, key))?;
+            }
+            Ok(())
+        });
+        if let Err(e) = recorded {
+            let _ = backend.remove(&backend_key);
+            return Err(e);
+        }
+        Ok(mounts)
     }
 
     /// Prepares an active snapshot `key` on top of `parent` in `ns`.
