@@ -10,9 +10,9 @@ use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::service::Routes;
 
-use crate::builtins::{self, GRPC};
 use crate::exchange::Exchange;
 use crate::plugin::{self, InitSettings, PluginSet};
+use crate::plugins::{self, GRPC};
 use crate::services::GrpcService;
 use crate::services::introspection::{Deprecation, IntrospectionState};
 
@@ -119,7 +119,7 @@ impl Daemon {
                 debug: matches!(config.debug.level.as_str(), "debug" | "trace"),
             }),
         };
-        let plugins = plugin::init_all(&builtins::registrations(), &settings)?;
+        let plugins = plugin::init_all(&plugins::registrations(), &settings)?;
         plugin::check_required(&plugins, &config.required_plugins)?;
         let _ = introspection.plugins.set(plugins.clone());
         Ok(Daemon {
@@ -158,7 +158,7 @@ impl Daemon {
             tracing::debug!(id, "registering gRPC service");
             routes = service.register(routes, limits);
         }
-        let exchange: Arc<Exchange> = self.plugins.first(builtins::EVENT)?;
+        let exchange: Arc<Exchange> = self.plugins.first(plugins::EVENT)?;
         let t = &self.config.ttrpc;
         let ttrpc_listener = bind(&ttrpc_path, 0o660, t.uid, t.gid)?;
         let mut ttrpc_server = crated_api::ttrpc::ttrpc::r#async::Server::new()

@@ -1,11 +1,11 @@
 //! crated's daemon: the plugin registry, the built-in plugins, the gRPC and
 //! ttrpc service adapters and the daemon's lifecycle.
 
-pub mod builtins;
 pub mod daemon;
 pub mod exchange;
 pub mod gc;
 pub mod plugin;
+pub mod plugins;
 pub mod services;
 pub mod streaming;
 pub mod transfer;

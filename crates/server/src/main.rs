@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use crated_config::{Config, LoadedConfig, Overrides};
-use crated_server::builtins;
 use crated_server::daemon::Daemon;
+use crated_server::plugins;
 use crated_server::services::introspection::Deprecation;
 
 /// crated: a container runtime daemon that speaks containerd's API.
@@ -76,7 +76,7 @@ fn load(cli: &Cli) -> Result<LoadedConfig> {
 }
 
 fn with_plugin_defaults(mut config: Config) -> Config {
-    for r in builtins::registrations() {
+    for r in plugins::registrations() {
         if let Some(default) = r.default_config
             && config.plugin_config(r.plugin_type, r.id).is_none()
         {

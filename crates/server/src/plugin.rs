@@ -44,6 +44,28 @@ pub struct Registration {
 }
 
 impl Registration {
+    /// A registration with no default config section.
+    pub const fn new(
+        plugin_type: &'static str,
+        id: &'static str,
+        requires: &'static [&'static str],
+        init: fn(&mut InitContext<'_>) -> Result<Instance, InitError>,
+    ) -> Self {
+        Registration {
+            plugin_type,
+            id,
+            requires,
+            default_config: None,
+            init,
+        }
+    }
+
+    /// Gives the plugin a default config section (for `crated config default`).
+    pub const fn with_default_config(mut self, default: fn() -> toml::Value) -> Self {
+        self.default_config = Some(default);
+        self
+    }
+
     /// `<type>.<id>`, the key of the plugin's config section.
     pub fn uri(&self) -> String {
         format!("{}.{}", self.plugin_type, self.id)
