@@ -117,9 +117,18 @@ impl Daemon {
                 grpc_address: PathBuf::from(&config.grpc.address),
                 ttrpc_address: config.ttrpc_address(),
                 debug: matches!(config.debug.level.as_str(), "debug" | "trace"),
+                shim_timeouts: plugins::runtime::task::shim_timeouts(&config)
+                    .map_err(|e| Error::invalid_argument(e.to_string()))?,
             }),
         };
         let plugins = plugin::init_all(&plugins::registrations(), &settings)?;
+        plugin::check_essential(
+            &plugins,
+            &[
+                (plugins::CONTENT, "content store"),
+                (plugins::METADATA, "metadata store"),
+            ],
+        )?;
         plugin::check_required(&plugins, &config.required_plugins)?;
         let _ = introspection.plugins.set(plugins.clone());
         Ok(Daemon {
@@ -171,6 +180,7 @@ impl Daemon {
             ))
         })?;
         tracing::info!(address = %grpc_path.display(), ttrpc = %ttrpc_path.display(), "serving");
+        crate::notify::notify(crate::notify::READY);
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
         let graceful = async move {
             shutdown.await;

@@ -4,6 +4,9 @@
 pub mod daemon;
 pub mod exchange;
 pub mod gc;
+pub mod host;
+pub mod logging;
+pub mod notify;
 pub mod plugin;
 pub mod plugins;
 pub mod services;

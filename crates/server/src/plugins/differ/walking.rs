@@ -3,20 +3,14 @@
 
 use std::sync::Arc;
 
+use crated_config::plugins::DifferConfig;
+
 use crate::plugin::{InitContext, InitError, Instance, Registration};
 use crate::plugins::{DIFFER, METADATA, platforms};
 
-/// The `[plugins."io.containerd.differ.v1.walking"]` section.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(default)]
-struct DifferConfig {
-    /// Largest uncompressed layer accepted, in bytes (0: unbounded).
-    max_layer_size: u64,
-}
-
 /// The plugin's registration.
 pub fn registration() -> Registration {
-    Registration::new(DIFFER, "walking", &[METADATA], init)
+    Registration::new(DIFFER, "walking", &[METADATA], init).with_config::<DifferConfig>()
 }
 
 fn init(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {

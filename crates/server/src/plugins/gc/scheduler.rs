@@ -3,19 +3,20 @@
 
 use std::sync::Arc;
 
+use crated_config::plugins::GcConfig;
+
 use crate::plugin::{InitContext, InitError, Instance, Registration};
 use crate::plugins::metadata::bolt::Metadata;
 use crate::plugins::{GC, METADATA};
 
 /// The plugin's registration.
 pub fn registration() -> Registration {
-    Registration::new(GC, "scheduler", &[METADATA], init)
-        .with_default_config(crate::gc::default_config)
+    Registration::new(GC, "scheduler", &[METADATA], init).with_config::<GcConfig>()
 }
 
 fn init(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
     let md: Arc<Metadata> = ctx.plugins.first(METADATA)?;
-    let config: crate::gc::SchedulerConfig = ctx.config()?;
+    let config: GcConfig = ctx.config()?;
     let targets = crate::gc::GcTargets {
         db: md.db.clone(),
         content: md.content.clone(),

@@ -3,35 +3,35 @@
 
 use std::sync::Arc;
 
+use crated_config::plugins::RuntimeConfig;
+
 use crate::exchange::Exchange;
 use crate::plugin::{InitContext, InitError, Instance, Registration};
 use crate::plugins::{EVENT, METADATA, RUNTIME, platforms};
 
-/// The `[plugins."io.containerd.runtime.v2.task"]` section.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(default)]
-struct RuntimeConfig {
-    /// Shim binary (path or name on PATH) per runtime name.
-    runtime_paths: std::collections::HashMap<String, std::path::PathBuf>,
-}
-
 /// The plugin's registration.
 pub fn registration() -> Registration {
-    Registration::new(RUNTIME, "task", &[METADATA, EVENT], init)
-        .with_default_config(default_runtime_config)
+    Registration::new(RUNTIME, "task", &[METADATA, EVENT], init).with_config::<RuntimeConfig>()
 }
 
-fn default_runtime_config() -> toml::Value {
-    let mut paths = toml::map::Map::new();
-    for name in ["io.containerd.runc.v2", "io.containerd.crated.v1"] {
-        paths.insert(
-            name.into(),
-            toml::Value::String("containerd-shim-crated-v1".into()),
-        );
-    }
-    let mut table = toml::map::Map::new();
-    table.insert("runtime_paths".into(), toml::Value::Table(paths));
-    toml::Value::Table(table)
+/// The shim timeouts `[timeouts]` sets (containerd's
+/// `io.containerd.timeout.shim.{load,shutdown,cleanup}`), crated's defaults
+/// for the others.
+pub fn shim_timeouts(
+    config: &crated_config::Config,
+) -> Result<crated_runtime::ShimTimeouts, crated_config::ConfigError> {
+    let defaults = crated_runtime::ShimTimeouts::default();
+    Ok(crated_runtime::ShimTimeouts {
+        load: config
+            .timeout(crated_config::TIMEOUT_SHIM_LOAD)?
+            .unwrap_or(defaults.load),
+        shutdown: config
+            .timeout(crated_config::TIMEOUT_SHIM_SHUTDOWN)?
+            .unwrap_or(defaults.shutdown),
+        cleanup: config
+            .timeout(crated_config::TIMEOUT_SHIM_CLEANUP)?
+            .unwrap_or(defaults.cleanup),
+    })
 }
 
 /// Resolves a configured shim binary: a path is used as is, a bare name is
@@ -73,14 +73,7 @@ fn resolve_runtime_paths(
 
 fn init(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
     platforms(ctx);
-    let config: RuntimeConfig = match &ctx.config {
-        Some(_) => ctx.config()?,
-        None => default_runtime_config().try_into().map_err(|e| {
-            InitError::Failed(crated_core::Error::internal(format!(
-                "default runtime config: {e}"
-            )))
-        })?,
-    };
+    let config: RuntimeConfig = ctx.config()?;
     let publish_binary = std::env::current_exe()
         .map_err(|e| crated_core::Error::internal(format!("finding crated's own binary: {e}")))?;
     let manager = crated_runtime::ShimManager::new(crated_runtime::ManagerConfig {
@@ -92,7 +85,8 @@ fn init(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
             publish_binary,
             debug: ctx.daemon.debug,
         },
-        runtime_paths: resolve_runtime_paths(config.runtime_paths),
+        runtime_paths: resolve_runtime_paths(config.runtime_paths.into_iter().collect()),
+        timeouts: ctx.daemon.shim_timeouts,
     });
     let events: Arc<Exchange> = ctx.plugins.first(EVENT)?;
     let dead = tokio::runtime::Handle::try_current()
@@ -104,4 +98,24 @@ fn init(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
         crate::services::task_events::publish_dead(&events, &task);
     }
     Ok(Arc::new(Arc::new(manager)))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn timeouts_come_from_the_config() {
+        let config = crated_config::Config::from_toml_str(
+            "[timeouts]\n\"io.containerd.timeout.shim.load\" = \"1m30s\"\n\"io.containerd.timeout.shim.shutdown\" = \"500ms\"\n",
+        )
+        .unwrap();
+        let t = shim_timeouts(&config).unwrap();
+        assert_eq!(t.load, Duration::from_secs(90));
+        assert_eq!(t.shutdown, Duration::from_millis(500));
+        assert_eq!(t.cleanup, crated_runtime::ShimTimeouts::default().cleanup);
+    }
 }
