@@ -11,10 +11,32 @@
 #   docker-registry    a real OCI registry on 127.0.0.1 for pull/push tests
 #
 # Idempotent: it only runs `apt-get update`/`install` when a package is
-# missing, and needs root (or sudo) only then.
+# missing, and needs root (or sudo) only then and for the service settings
+# below.
+#
+# The packages' services are not wanted: the tests start their own daemons
+# and registries on private sockets and 127.0.0.1. So the install runs with
+# a policy-rc.d that forbids starting services (removed afterwards unless it
+# was already there), containerd.service and docker-registry.service are
+# disabled at boot (systemctl/update-rc.d work without a running systemd),
+# and the registry's packaged config listens on 127.0.0.1:5000 instead of
+# every interface (Debian's default is `addr: :5000`).
 set -euo pipefail
 
 packages=(protobuf-compiler containerd runc crun criu busybox-static btrfs-progs docker-registry)
+
+services=(containerd docker-registry)
+
+as_root() {
+  if [[ $EUID -eq 0 ]]; then
+    "$@"
+  elif command -v sudo >/dev/null; then
+    sudo "$@"
+  else
+    echo "install-deps: need root for: $* (no sudo found)" >&2
+    return 1
+  fi
+}
 
 missing=()
 for pkg in "${packages[@]}"; do
@@ -25,18 +47,35 @@ done
 
 if ((${#missing[@]} > 0)); then
   echo "install-deps: installing ${missing[*]}" >&2
-  sudo=()
-  if [[ $EUID -ne 0 ]]; then
-    if command -v sudo >/dev/null; then
-      sudo=(sudo)
-    else
-      echo "install-deps: need root to install ${missing[*]} (no sudo found)" >&2
-      exit 1
+  export DEBIAN_FRONTEND=noninteractive
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    # invoke-rc.d asks policy-rc.d; 101 means "action forbidden".
+    as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 0755 $policy"
+    trap 'as_root rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+for svc in "${services[@]}"; do
+  if [[ -e /lib/systemd/system/$svc.service ]] && command -v systemctl >/dev/null; then
+    if systemctl is-enabled --quiet "$svc.service" 2>/dev/null; then
+      echo "install-deps: disabling $svc.service at boot" >&2
+      as_root systemctl disable --quiet "$svc.service"
     fi
   fi
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  if [[ -x /etc/init.d/$svc ]] && command -v update-rc.d >/dev/null &&
+    compgen -G "/etc/rc[2-5].d/S*$svc" >/dev/null; then
+    echo "install-deps: disabling the $svc init script at boot" >&2
+    as_root update-rc.d "$svc" disable >/dev/null
+  fi
+done
+
+registry_config=/etc/docker/registry/config.yml
+if [[ -f $registry_config ]] && grep -Eq '^[[:space:]]+addr:[[:space:]]*:5000[[:space:]]*$' "$registry_config"; then
+  echo "install-deps: the packaged registry now listens on 127.0.0.1:5000 only" >&2
+  as_root sed -i -E 's/^([[:space:]]+addr:)[[:space:]]*:5000[[:space:]]*$/\1 127.0.0.1:5000/' "$registry_config"
 fi
 
 for tool in protoc ctr runc crun busybox mkfs.btrfs btrfs docker-registry; do

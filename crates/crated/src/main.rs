@@ -116,20 +116,21 @@ fn with_plugin_defaults(mut config: Config) -> Config {
     config
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT and then tells systemd `STOPPING=1`. The
+/// handlers are installed when this is called, before the daemon serves,
+/// so a signal right after `READY=1` stops the daemon cleanly instead of
+/// killing it.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop the daemon with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("received SIGTERM, shutting down"),
-        _ = int.recv() => tracing::info!("received SIGINT, shutting down"),
-    }
-    notify::notify(notify::STOPPING);
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("received SIGTERM, shutting down"),
+            _ = int.recv() => tracing::info!("received SIGINT, shutting down"),
+        }
+        notify::notify(notify::STOPPING);
+    })
 }
 
 fn deprecations(config: &Config) -> Vec<Deprecation> {
@@ -168,7 +169,10 @@ async fn run_daemon(cli: &Cli) -> Result<()> {
     for w in config_warnings(&loaded)? {
         tracing::warn!("{w}");
     }
-    host::apply_oom_score(config.oom_score)?;
+    if let Err(e) = host::apply_oom_score(config.oom_score) {
+        // As containerd: a score the process may not set is logged, not fatal.
+        tracing::error!(error = %e, "cannot apply oom_score");
+    }
     host::join_cgroup(&config.cgroup.path)?;
     tracing::info!(
         version = VERSION,
@@ -177,8 +181,9 @@ async fn run_daemon(cli: &Cli) -> Result<()> {
         "starting crated"
     );
     let deprecations = deprecations(config);
+    let shutdown = shutdown_signal()?;
     let daemon = tokio::task::block_in_place(|| Daemon::init(loaded.config, deprecations))?;
-    daemon.serve(shutdown_signal()).await?;
+    daemon.serve(shutdown).await?;
     tracing::info!("crated stopped");
     Ok(())
 }

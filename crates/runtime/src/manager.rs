@@ -184,13 +184,7 @@ impl ShimManager {
         {
             Ok(s) => Arc::new(s.with_log(log)),
             Err(e) => {
-                let _ = binary::delete(
-                    &binary,
-                    bundle,
-                    &self.config.daemon,
-                    self.config.timeouts.cleanup,
-                )
-                .await;
+                let _ = self.delete_shim(&binary, bundle).await;
                 return Err(e);
             }
         };
@@ -210,16 +204,22 @@ impl ShimManager {
             Ok(resp) => Ok((shim, resp.pid)),
             Err(e) => {
                 self.stop_shim(&shim).await;
-                let _ = binary::delete(
-                    &binary,
-                    bundle,
-                    &self.config.daemon,
-                    self.config.timeouts.cleanup,
-                )
-                .await;
+                let _ = self.delete_shim(&binary, bundle).await;
                 Err(e)
             }
         }
+    }
+
+    /// Runs the shim binary's `delete` for `bundle` within the cleanup
+    /// timeout.
+    async fn delete_shim(&self, binary: &std::path::Path, bundle: &Bundle) -> Result<Vec<u8>> {
+        binary::delete(
+            binary,
+            bundle,
+            &self.config.daemon,
+            self.config.timeouts.cleanup,
+        )
+        .await
     }
 
     async fn stop_shim(&self, shim: &Shim) {
@@ -252,7 +252,7 @@ impl ShimManager {
     }
 
     async fn cleanup_dead(&self, bundle: &Bundle, binary: &std::path::Path) -> api::DeleteResponse {
-        match binary::delete(binary, bundle, &self.config.daemon, self.config.timeouts.cleanup).await {
+        match self.delete_shim(binary, bundle).await {
             Ok(bytes) => api::DeleteResponse::parse_from_bytes(&bytes).unwrap_or_else(|e| {
                 tracing::warn!(id = %bundle.id, error = %e, "shim delete printed no DeleteResponse");
                 dead_exit()
