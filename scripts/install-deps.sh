@@ -9,6 +9,7 @@
 #   criu               checkpoint support (runc checkpoint needs it)
 #   btrfs-progs        the btrfs snapshotter and its loop-device tests
 #   docker-registry    a real OCI registry on 127.0.0.1 for pull/push tests
+#   python3-grpcio     a grpc-core client (Python) for the health check tests
 #
 # Idempotent: it only runs `apt-get update`/`install` when a package is
 # missing, and needs root (or sudo) only then and for the service settings
@@ -23,7 +24,7 @@
 # every interface (Debian's default is `addr: :5000`).
 set -euo pipefail
 
-packages=(protobuf-compiler containerd runc crun criu busybox-static btrfs-progs docker-registry)
+packages=(protobuf-compiler containerd runc crun criu busybox-static btrfs-progs docker-registry python3-grpcio)
 
 services=(containerd docker-registry)
 

@@ -105,15 +105,13 @@ fn v1_name(id: &str, notes: &mut Vec<String>) -> String {
     if let Some((_, uri)) = V1_IDS.iter().find(|(bare, _)| *bare == id) {
         return (*uri).to_owned();
     }
-    let uri = if id.ends_with("-service") {
-        format!("io.containerd.service.v1.{id}")
-    } else {
-        let uri = format!("io.containerd.grpc.v1.{id}");
-        notes.push(format!(
-            "plugin {id:?} of a version 1 config has no known type; taken as {uri:?}"
-        ));
-        uri
-    };
+    if id.ends_with("-service") {
+        return format!("io.containerd.service.v1.{id}");
+    }
+    let uri = format!("io.containerd.grpc.v1.{id}");
+    notes.push(format!(
+        "plugin {id:?} of a version 1 config has no known type; taken as {uri:?}"
+    ));
     uri
 }
 

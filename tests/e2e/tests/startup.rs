@@ -341,3 +341,47 @@ fn version_1_config_migrates_and_is_deprecated() {
         .ok()
         .stderr_has("config version 1 is deprecated");
 }
+
+/// The overall gRPC health status as Python's grpcio (a grpc-core client)
+/// reads it from `grpc.health.v1.Health/Check`.
+fn health(socket: &Path) -> String {
+    const CHECK: &str = r#"
+import sys, grpc
+channel = grpc.insecure_channel("unix:" + sys.argv[1], options=[("grpc.default_authority", "localhost")])
+answer = channel.unary_unary("/grpc.health.v1.Health/Check")(b"", timeout=20)
+status = answer[1] if len(answer) >= 2 and answer[0] == 0x08 else 0
+print({1: "SERVING", 2: "NOT_SERVING"}.get(status, "UNKNOWN"))
+"#;
+    Cmd::new("/usr/bin/python3")
+        .args(["-c", CHECK, socket.to_str().unwrap_or_default()])
+        .timeout(Duration::from_secs(30))
+        .run()
+        .ok()
+        .stdout()
+        .trim()
+        .to_string()
+}
+
+/// gRPC health is SERVING on a healthy daemon and NOT_SERVING while a gRPC
+/// service failed to load (here Introspection, its directory taken by a
+/// file), checked with Python's grpcio.
+#[test]
+fn health_is_not_serving_while_a_service_is_down() {
+    let daemon = Daemon::start();
+    assert_eq!(health(&daemon.socket()), "SERVING");
+    drop(daemon);
+    let daemon = Daemon::builder()
+        .prepare(|dir| {
+            let root = dir.join("root");
+            std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("mkdir: {e}"));
+            std::fs::write(root.join("io.containerd.grpc.v1.introspection"), "x")
+                .unwrap_or_else(|e| panic!("write: {e}"));
+        })
+        .start();
+    assert_eq!(health(&daemon.socket()), "NOT_SERVING");
+    assert!(
+        daemon.log().contains("io.containerd.grpc.v1.introspection"),
+        "{}",
+        daemon.log()
+    );
+}
