@@ -17,7 +17,11 @@ use crated_server::{host, logging, notify};
 
 /// crated: a container runtime daemon that speaks containerd's API.
 #[derive(Parser)]
-#[command(name = "crated", about, disable_version_flag = true)]
+#[command(
+    name = "crated",
+    about = "crated: a container runtime daemon that speaks containerd's API",
+    disable_version_flag = true
+)]
 struct Cli {
     /// Print the version and the source revision, then exit.
     #[arg(short = 'v', long = "version")]

@@ -202,7 +202,7 @@ fn forward(line: &ShimLine, namespace: &str, id: &str) {
             if fields.is_empty() {
                 tracing::event!(target: "shim", $level, namespace, id, "{}", line.msg)
             } else {
-                tracing::event!(target: "shim", $level, namespace, id, shim = %fields, "{}", line.msg)
+                tracing::event!(target: "shim", $level, namespace, id, shim_fields = %fields, "{}", line.msg)
             }
         };
     }
