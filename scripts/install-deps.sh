@@ -9,12 +9,15 @@
 #   criu               checkpoint support (runc checkpoint needs it)
 #   btrfs-progs        the btrfs snapshotter and its loop-device tests
 #   docker-registry    a real OCI registry on 127.0.0.1 for pull/push tests
+#   python3-grpcio     a grpc-core client (Python grpcio) for the e2e tests
+#   python3-venv       a venv holding PyPI's current grpcio (GRPCIO_VENV), whose
+#                      grpc-core sends the socket path as :authority on unix:
 #
 # Idempotent: it only runs `apt-get update`/`install` when a package is
 # missing, and needs root (or sudo) only then.
 set -euo pipefail
 
-packages=(protobuf-compiler containerd runc crun criu busybox-static btrfs-progs docker-registry)
+packages=(protobuf-compiler containerd runc crun criu busybox-static btrfs-progs docker-registry python3-grpcio python3-venv)
 
 missing=()
 for pkg in "${packages[@]}"; do
@@ -37,6 +40,14 @@ if ((${#missing[@]} > 0)); then
   export DEBIAN_FRONTEND=noninteractive
   "${sudo[@]}" apt-get update -qq
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# PyPI's grpcio in its own venv (the e2e tests look for it here).
+GRPCIO_VENV=/opt/crated-test/grpcio-venv
+if ! "$GRPCIO_VENV/bin/python" -c 'import grpc' 2>/dev/null; then
+  echo "install-deps: installing PyPI grpcio into $GRPCIO_VENV" >&2
+  /usr/bin/python3 -m venv "$GRPCIO_VENV"
+  "$GRPCIO_VENV/bin/pip" install -q 'grpcio>=1.60'
 fi
 
 for tool in protoc ctr runc crun busybox mkfs.btrfs btrfs docker-registry; do
