@@ -322,6 +322,7 @@ fn init_tasks(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
         md.containers.clone(),
         md.content.clone(),
         Some(md.snapshots.clone()),
+        ctx.introspection.clone(),
     ))
 }
 
