@@ -12,12 +12,14 @@
 #   python3-grpcio     a grpc-core client (Python grpcio) for the e2e tests
 #   python3-venv       a venv holding PyPI's current grpcio (GRPCIO_VENV), whose
 #                      grpc-core sends the socket path as :authority on unix:
+#   golang-go, golang-github-containerd-containerd-dev
+#                      a Go program on containerd 1.6's client library (e2e)
 #
 # Idempotent: it only runs `apt-get update`/`install` when a package is
 # missing, and needs root (or sudo) only then.
 set -euo pipefail
 
-packages=(protobuf-compiler containerd runc crun criu busybox-static btrfs-progs docker-registry python3-grpcio python3-venv)
+packages=(protobuf-compiler containerd runc crun criu busybox-static btrfs-progs docker-registry python3-grpcio python3-venv golang-go golang-github-containerd-containerd-dev)
 
 missing=()
 for pkg in "${packages[@]}"; do
@@ -50,7 +52,7 @@ if ! "$GRPCIO_VENV/bin/python" -c 'import grpc' 2>/dev/null; then
   "$GRPCIO_VENV/bin/pip" install -q 'grpcio>=1.60'
 fi
 
-for tool in protoc ctr runc crun busybox mkfs.btrfs btrfs docker-registry; do
+for tool in protoc ctr runc crun busybox mkfs.btrfs btrfs docker-registry go; do
   if ! command -v "$tool" >/dev/null; then
     echo "install-deps: $tool is still missing after installing ${packages[*]}" >&2
     exit 1
