@@ -37,7 +37,10 @@ fn build_go_client(dir: &Path) -> PathBuf {
 /// `containerd.New` with a default namespace, Version, Server,
 /// `NamespaceService().SetLabel` on a new namespace, Labels of a missing
 /// one, List; Containers, ListImages, snapshot Walk, content ListStatuses
-/// and Walk in a namespace that does not exist; a lease in a fresh one.
+/// and Walk in a namespace that does not exist; a lease in a fresh one;
+/// a blob (written twice), an image and a container in a namespace nobody
+/// created, labelled through field paths; the namespace refused deletion
+/// (FailedPrecondition) while it holds them, deleted once emptied.
 /// Needs root.
 #[test]
 fn go_client_first_calls() {
@@ -73,4 +76,11 @@ fn go_client_first_calls() {
     }
     assert_eq!(got["leases"], 1, "{got}");
     assert!(daemon.namespaces().contains(&"go-leased".to_string()));
+    let writes = &got["writes"];
+    assert_eq!(writes["content_labels"]["go.test/c"], "1", "{got}");
+    assert_eq!(writes["image_labels"]["go.test/i"], "1", "{got}");
+    assert_eq!(writes["container_labels"]["go.test/k"], "v", "{got}");
+    assert_eq!(writes["delete_refused"], true, "{got}");
+    assert_eq!(writes["deleted_after"], true, "{got}");
+    assert!(!daemon.namespaces().contains(&"go-writes".to_string()));
 }

@@ -7,6 +7,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,9 +16,13 @@ import (
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/content"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/images"
 	"github.com/containerd/containerd/leases"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/snapshots"
+	digest "github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 type result struct {
@@ -31,6 +36,18 @@ type result struct {
 	Snapshots      int               `json:"snapshots"`
 	Statuses       int               `json:"statuses"`
 	Leases         int               `json:"leases"`
+	Writes         writes            `json:"writes"`
+}
+
+type writes struct {
+	ContentLabels   map[string]string `json:"content_labels"`
+	ImageLabels     map[string]string `json:"image_labels"`
+	ContainerLabels map[string]string `json:"container_labels"`
+	// Whether deleting the namespace while it holds content and an image
+	// was refused with FailedPrecondition.
+	DeleteRefused bool `json:"delete_refused"`
+	// Whether it was deleted once emptied.
+	DeletedAfter bool `json:"deleted_after"`
 }
 
 func main() {
@@ -116,5 +133,71 @@ func run(socket string) error {
 		return fmt.Errorf("lease list: %w", err)
 	}
 	out.Leases = len(list)
+	if out.Writes, err = writeObjects(client, namespaces.WithNamespace(ctx, "go-writes")); err != nil {
+		return err
+	}
 	return json.NewEncoder(os.Stdout).Encode(out)
+}
+
+// writeObjects writes a blob (twice), an image and a container into a
+// namespace nobody created, updates their labels through field paths, and
+// deletes the namespace before and after emptying it.
+func writeObjects(client *containerd.Client, ctx context.Context) (writes, error) {
+	var w writes
+	cs := client.ContentStore()
+	data := []byte(`{"schemaVersion":2}`)
+	desc := ocispec.Descriptor{
+		MediaType: ocispec.MediaTypeImageManifest,
+		Digest:    digest.FromBytes(data),
+		Size:      int64(len(data)),
+	}
+	for i := 0; i < 2; i++ {
+		if err := content.WriteBlob(ctx, cs, "go-blob", bytes.NewReader(data), desc); err != nil {
+			return w, fmt.Errorf("write blob (%d): %w", i, err)
+		}
+	}
+	info, err := cs.Update(ctx, content.Info{Digest: desc.Digest, Labels: map[string]string{"go.test/c": "1"}}, "labels.go.test/c")
+	if err != nil {
+		return w, fmt.Errorf("content update: %w", err)
+	}
+	w.ContentLabels = info.Labels
+
+	is := client.ImageService()
+	if _, err := is.Create(ctx, images.Image{Name: "go.test/image:1", Target: desc}); err != nil {
+		return w, fmt.Errorf("image create: %w", err)
+	}
+	image, err := is.Update(ctx, images.Image{Name: "go.test/image:1", Labels: map[string]string{"go.test/i": "1"}}, "labels.go.test/i")
+	if err != nil {
+		return w, fmt.Errorf("image update: %w", err)
+	}
+	w.ImageLabels = image.Labels
+
+	container, err := client.NewContainer(ctx, "go-container", containerd.WithNewSpec(), containerd.WithRuntime("io.containerd.runc.v2", nil))
+	if err != nil {
+		return w, fmt.Errorf("container create: %w", err)
+	}
+	if _, err := container.SetLabels(ctx, map[string]string{"go.test/k": "v"}); err != nil {
+		return w, fmt.Errorf("container set labels: %w", err)
+	}
+	if w.ContainerLabels, err = container.Labels(ctx); err != nil {
+		return w, fmt.Errorf("container labels: %w", err)
+	}
+	if err := container.Delete(ctx); err != nil {
+		return w, fmt.Errorf("container delete: %w", err)
+	}
+
+	ns := client.NamespaceService()
+	err = ns.Delete(ctx, "go-writes")
+	w.DeleteRefused = errdefs.IsFailedPrecondition(err)
+	if err := is.Delete(ctx, "go.test/image:1"); err != nil {
+		return w, fmt.Errorf("image delete: %w", err)
+	}
+	if err := cs.Delete(ctx, desc.Digest); err != nil {
+		return w, fmt.Errorf("content delete: %w", err)
+	}
+	if err := ns.Delete(ctx, "go-writes"); err != nil {
+		return w, fmt.Errorf("namespace delete once empty: %w", err)
+	}
+	w.DeletedAfter = true
+	return w, nil
 }
