@@ -9,7 +9,11 @@
 #   criu               checkpoint support (runc checkpoint needs it)
 #   btrfs-progs        the btrfs snapshotter and its loop-device tests
 #   docker-registry    a real OCI registry on 127.0.0.1 for pull/push tests
-#   python3-grpcio     a grpc-core client (Python) for the health check tests
+#   python3-grpcio     a grpc-core client (Python grpcio) for the e2e tests
+#   python3-venv       a venv holding PyPI's current grpcio (GRPCIO_VENV), whose
+#                      grpc-core sends the socket path as :authority on unix:
+#   golang-go, golang-github-containerd-containerd-dev
+#                      a Go program on containerd 1.6's client library (e2e)
 #
 # Idempotent: it only runs `apt-get update`/`install` when a package is
 # missing, and needs root (or sudo) only then and for the service settings
@@ -24,7 +28,7 @@
 # every interface (Debian's default is `addr: :5000`).
 set -euo pipefail
 
-packages=(protobuf-compiler containerd runc crun criu busybox-static btrfs-progs docker-registry python3-grpcio)
+packages=(protobuf-compiler containerd runc crun criu busybox-static btrfs-progs docker-registry python3-grpcio python3-venv golang-go golang-github-containerd-containerd-dev)
 
 services=(containerd docker-registry)
 
@@ -79,7 +83,15 @@ if [[ -f $registry_config ]] && grep -Eq '^[[:space:]]+addr:[[:space:]]*:5000[[:
   as_root sed -i -E 's/^([[:space:]]+addr:)[[:space:]]*:5000[[:space:]]*$/\1 127.0.0.1:5000/' "$registry_config"
 fi
 
-for tool in protoc ctr runc crun busybox mkfs.btrfs btrfs docker-registry; do
+# PyPI's grpcio in its own venv (the e2e tests look for it here).
+GRPCIO_VENV=/opt/crated-test/grpcio-venv
+if ! "$GRPCIO_VENV/bin/python" -c 'import grpc' 2>/dev/null; then
+  echo "install-deps: installing PyPI grpcio into $GRPCIO_VENV" >&2
+  /usr/bin/python3 -m venv "$GRPCIO_VENV"
+  "$GRPCIO_VENV/bin/pip" install -q 'grpcio>=1.60'
+fi
+
+for tool in protoc ctr runc crun busybox mkfs.btrfs btrfs docker-registry go; do
   if ! command -v "$tool" >/dev/null; then
     echo "install-deps: $tool is still missing after installing ${packages[*]}" >&2
     exit 1

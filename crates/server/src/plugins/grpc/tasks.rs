@@ -22,5 +22,6 @@ fn init(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
         md.containers.clone(),
         md.content.clone(),
         Some(md.snapshots.clone()),
+        ctx.introspection.clone(),
     ))
 }
