@@ -88,7 +88,8 @@ impl Shim {
             _ => RuncOptions::default(),
         };
         options.save(&bundle)?;
-        let runtime = Runtime::new(options.binary(), options.root(), &self.namespace, &bundle)
+        let root = options.runtime_root(&bundle, &self.namespace);
+        let runtime = Runtime::new(options.binary(), root, &bundle)
             .with(options.systemd_cgroup, &options.criu_path);
         let rootfs = if req.rootfs.is_empty() {
             None
