@@ -200,9 +200,10 @@ impl Shim {
         &self,
         stdio: &Stdio,
         socket: Option<ConsoleSocket>,
-        keep: ProcessIo,
+        mut keep: ProcessIo,
     ) -> Result<(ProcessIo, Option<Console>)> {
         let Some(socket) = socket else {
+            keep.started();
             return Ok((keep, None));
         };
         let master = socket.receive_master().await?;
