@@ -67,6 +67,13 @@ pub struct ShimManager {
     shims: Mutex<HashMap<(String, String), Arc<Shim>>>,
 }
 
+/// containerd's prefix of an error starting a task's shim; clients such as
+/// dockerd and ctr show it, and some match on it.
+pub const START_FAILED: &str = "failed to start shim";
+/// containerd's prefix of an error creating the task in a started shim
+/// (an OCI runtime `create` failure, for one).
+pub const CREATE_FAILED: &str = "failed to create shim task";
+
 fn task_not_found(id: &str) -> Error {
     Error::not_found(format!("no running task found: task {id}"))
 }
@@ -121,7 +128,8 @@ impl ShimManager {
                 .runtime_paths
                 .get(&opts.runtime)
                 .map(|p| p.as_path()),
-        )?;
+        )
+        .map_err(|e| e.context(format!("{START_FAILED}: failed to resolve runtime path")))?;
         let bundle = Bundle::create(&self.config.root, &self.config.state, ns, id, &opts.spec)?;
         match self.start_and_create(&bundle, binary, &opts).await {
             Ok((shim, pid)) => {
@@ -149,12 +157,14 @@ impl ShimManager {
                 .map_err(|e| Error::internal(format!("encoding task options: {e}")))?,
             None => Vec::new(),
         };
-        let boot = binary::start(&binary, bundle, &self.config.daemon, &options).await?;
+        let boot = binary::start(&binary, bundle, &self.config.daemon, &options)
+            .await
+            .map_err(|e| e.context(START_FAILED))?;
         let shim = match Shim::connect(&boot, bundle.clone(), binary.clone()).await {
             Ok(s) => Arc::new(s.with_log(log)),
             Err(e) => {
                 let _ = binary::delete(&binary, bundle, &self.config.daemon).await;
-                return Err(e);
+                return Err(e.context(START_FAILED));
             }
         };
         let mut req = api::CreateTaskRequest::new();
@@ -174,7 +184,7 @@ impl ShimManager {
             Err(e) => {
                 self.stop_shim(&shim).await;
                 let _ = binary::delete(&binary, bundle, &self.config.daemon).await;
-                Err(e)
+                Err(e.context(CREATE_FAILED))
             }
         }
     }
