@@ -62,18 +62,18 @@ impl Namespaces {
         })
     }
 
-    /// Reads a namespace; `NotFound` if absent.
+    /// Reads a namespace. A namespace that does not exist reads as one with
+    /// no labels, whatever its name, as containerd's store answers (its Go
+    /// client reads the default namespace's labels before anything creates
+    /// it).
     pub fn get(&self, name: &str) -> Result<Namespace> {
-        identifiers::validate(name).map_err(|e| e.context(format!("namespace {name:?}")))?;
         self.db.read(|txn| {
             let table = txn.open_table(NAMESPACES).map_err(db_err)?;
             let record: Option<NamespaceRecord> = db::get(&table, name)?;
-            record
-                .map(|r| Namespace {
-                    name: name.to_string(),
-                    labels: r.labels,
-                })
-                .ok_or_else(|| Error::not_found(format!("namespace {name:?}")))
+            Ok(Namespace {
+                name: name.to_string(),
+                labels: record.map(|r| r.labels).unwrap_or_default(),
+            })
         })
     }
 
@@ -94,23 +94,37 @@ impl Namespaces {
         })
     }
 
-    /// Replaces the namespace's labels with `labels`; `NotFound` if absent.
-    pub fn set_labels(&self, name: &str, labels: HashMap<String, String>) -> Result<Namespace> {
-        identifiers::validate_labels(&labels)?;
+    /// Changes the namespace's labels in one transaction: `change` gets the
+    /// current labels (none if the namespace does not exist) and returns the
+    /// new ones. A namespace that does not exist is created when `create` is
+    /// set (containerd creates it whenever an update sets or clears a
+    /// label) and otherwise left absent, answering with no labels.
+    pub fn update_labels(
+        &self,
+        name: &str,
+        create: bool,
+        change: impl FnOnce(HashMap<String, String>) -> Result<HashMap<String, String>>,
+    ) -> Result<Namespace> {
         self.db.write(|txn| {
             let mut table = txn.open_table(NAMESPACES).map_err(db_err)?;
-            if table.get(name).map_err(db_err)?.is_none() {
-                return Err(Error::not_found(format!("namespace {name:?}")));
+            let current: Option<NamespaceRecord> = db::get(&table, name)?;
+            if current.is_none() && !create {
+                return Ok(Namespace {
+                    name: name.to_string(),
+                    labels: HashMap::new(),
+                });
             }
+            identifiers::validate(name).map_err(|e| e.context(format!("namespace {name:?}")))?;
+            let labels = change(current.map(|r| r.labels).unwrap_or_default())?;
+            identifiers::validate_labels(&labels)?;
             let record = encode(&NamespaceRecord {
                 labels: labels.clone(),
             })?;
             table.insert(name, record.as_slice()).map_err(db_err)?;
-            Ok(())
-        })?;
-        Ok(Namespace {
-            name: name.to_string(),
-            labels,
+            Ok(Namespace {
+                name: name.to_string(),
+                labels,
+            })
         })
     }
 
@@ -146,6 +160,16 @@ mod tests {
         (dir, Namespaces::new(db))
     }
 
+    fn names(ns: &Namespaces) -> Vec<String> {
+        ns.list().unwrap().into_iter().map(|n| n.name).collect()
+    }
+
+    fn replace(
+        labels: HashMap<String, String>,
+    ) -> impl FnOnce(HashMap<String, String>) -> Result<HashMap<String, String>> {
+        move |_| Ok(labels)
+    }
+
     #[test]
     fn create_get_list_label_delete() {
         let (_dir, ns) = store();
@@ -153,12 +177,57 @@ mod tests {
         ns.create("one", labels.clone()).unwrap();
         ns.create("two", HashMap::new()).unwrap();
         assert_eq!(ns.get("one").unwrap().labels, labels);
-        let names: Vec<_> = ns.list().unwrap().into_iter().map(|n| n.name).collect();
-        assert_eq!(names, vec!["one", "two"]);
-        ns.set_labels("two", labels.clone()).unwrap();
+        assert_eq!(names(&ns), vec!["one", "two"]);
+        ns.update_labels("two", true, replace(labels.clone()))
+            .unwrap();
         assert_eq!(ns.get("two").unwrap().labels, labels);
         ns.delete("one").unwrap();
-        assert_eq!(ns.get("one").unwrap_err().kind(), ErrorKind::NotFound);
+        assert_eq!(names(&ns), vec!["two"]);
+    }
+
+    #[test]
+    fn missing_namespace_reads_as_empty() {
+        let (_dir, ns) = store();
+        for name in ["moby", "bad/name", ""] {
+            let got = ns.get(name).unwrap();
+            assert_eq!(got.name, name);
+            assert!(got.labels.is_empty());
+        }
+        assert!(names(&ns).is_empty());
+    }
+
+    #[test]
+    fn label_update_creates_only_when_asked() {
+        let (_dir, ns) = store();
+        let labels = HashMap::from([("k".to_string(), "v".to_string())]);
+        let untouched = ns
+            .update_labels("quiet", false, |_| {
+                panic!("not called for a missing namespace")
+            })
+            .unwrap();
+        assert!(untouched.labels.is_empty());
+        assert!(names(&ns).is_empty());
+
+        let made = ns
+            .update_labels("fresh", true, replace(labels.clone()))
+            .unwrap();
+        assert_eq!(made.labels, labels);
+        assert_eq!(names(&ns), vec!["fresh"]);
+        assert_eq!(ns.get("fresh").unwrap().labels, labels);
+
+        let bad = ns
+            .update_labels("bad/name", true, replace(labels))
+            .unwrap_err();
+        assert_eq!(bad.kind(), ErrorKind::InvalidArgument);
+        let bad_label = ns
+            .update_labels(
+                "fresh",
+                true,
+                replace(HashMap::from([("k".into(), "v".repeat(5000))])),
+            )
+            .unwrap_err();
+        assert_eq!(bad_label.kind(), ErrorKind::InvalidArgument);
+        assert_eq!(names(&ns), vec!["fresh"]);
     }
 
     #[test]
@@ -174,9 +243,96 @@ mod tests {
             ErrorKind::InvalidArgument
         );
         assert_eq!(ns.delete("nope").unwrap_err().kind(), ErrorKind::NotFound);
+    }
+
+    /// Each kind of write into a namespace that does not exist creates it,
+    /// as containerd's metadata does; a failed write creates nothing.
+    #[test]
+    fn every_write_creates_its_namespace() {
+        use crate::testutil::Fake;
+        use crate::{Containers, Images, Leases, NamespacedContent, NamespacedSnapshots};
+        use crated_core::container::{Container, Runtime};
+        use crated_core::image::{Descriptor, Image};
+        use crated_core::snapshot::Snapshotter;
+        use std::sync::Arc;
+
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("meta.redb")).unwrap();
+        let ns = Namespaces::new(db.clone());
+        let store = crated_content::LocalStore::open(dir.path().join("content")).unwrap();
+        let content = NamespacedContent::new(db.clone(), Arc::new(store));
+        let backends: HashMap<String, Arc<dyn Snapshotter>> =
+            HashMap::from([("fake".to_string(), Arc::new(Fake::default()) as _)]);
+        let snapshots = NamespacedSnapshots::new(db.clone(), backends);
+        let now = chrono::Utc::now();
+
+        content.writer("w-ingest", "ref", 0, "", None).unwrap();
+        Leases::new(db.clone())
+            .create("w-lease", "l", HashMap::new())
+            .unwrap();
+        let image = Image {
+            name: "img".into(),
+            labels: HashMap::new(),
+            target: Descriptor {
+                media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+                digest: format!("sha256:{}", "a".repeat(64)),
+                size: 1,
+                annotations: HashMap::new(),
+            },
+            created_at: now,
+            updated_at: now,
+        };
+        Images::new(db.clone()).create("w-image", image).unwrap();
+        let container = Container {
+            id: "c".into(),
+            labels: HashMap::new(),
+            image: String::new(),
+            runtime: Runtime {
+                name: "io.containerd.runc.v2".into(),
+                options: None,
+            },
+            spec: Some(crated_core::container::AnyValue {
+                type_url: "types.containerd.io/opencontainers/runtime-spec/1/Spec".into(),
+                value: b"{}".to_vec(),
+            }),
+            snapshotter: String::new(),
+            snapshot_key: String::new(),
+            created_at: now,
+            updated_at: now,
+            extensions: HashMap::new(),
+            sandbox: String::new(),
+        };
+        Containers::new(db.clone())
+            .create("w-container", container)
+            .unwrap();
+        snapshots
+            .prepare("w-prepare", "fake", "k", "", HashMap::new(), None)
+            .unwrap();
+        snapshots
+            .view("w-view", "fake", "k", "", HashMap::new(), None)
+            .unwrap();
+        assert!(
+            snapshots
+                .prepare(
+                    "w-failed",
+                    "fake",
+                    "k",
+                    "missing-parent",
+                    HashMap::new(),
+                    None
+                )
+                .is_err()
+        );
         assert_eq!(
-            ns.set_labels("nope", HashMap::new()).unwrap_err().kind(),
-            ErrorKind::NotFound
+            names(&ns),
+            vec![
+                "w-container",
+                "w-image",
+                "w-ingest",
+                "w-lease",
+                "w-prepare",
+                "w-view"
+            ]
         );
     }
 }

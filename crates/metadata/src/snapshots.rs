@@ -163,6 +163,8 @@ impl NamespacedSnapshots {
             updated_at: now,
         };
         let recorded = self.db.write(|txn| {
+            // The namespace may have been deleted while the backend worked.
+            namespaces::ensure(txn, ns)?;
             let mut table = txn.open_table(SNAPSHOTS).map_err(db_err)?;
             if table.get(k.as_str()).map_err(db_err)?.is_some() {
                 return Err(Error::already_exists(format!("snapshot {key:?}")));

@@ -63,6 +63,9 @@ impl Namespaces for NamespacesService {
         &self,
         req: Request<GetNamespaceRequest>,
     ) -> Result<Response<GetNamespaceResponse>, Status> {
+        // A namespace that does not exist answers OK with no labels, as in
+        // containerd (its Go client reads the default namespace's labels at
+        // connect, before anything has created it).
         let store = self.store.clone();
         let name = req.into_inner().name;
         let ns = blocking(move || store.get(&name)).await?;
@@ -109,11 +112,16 @@ impl Namespaces for NamespacesService {
         let req = req.into_inner();
         let ns = req.namespace.unwrap_or_default();
         let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
+        // containerd writes each label of the request (clearing the old
+        // ones first when there is no mask), and a label write creates a
+        // namespace that does not exist yet: `ctr namespaces label new k=v`
+        // and the Go client's SetLabel on a fresh namespace succeed.
+        let create = !paths.is_empty() || !ns.labels.is_empty();
         let store = self.store.clone();
         let updated = blocking(move || {
-            let current = store.get(&ns.name)?;
-            let labels = updated_labels(&ns.name, current.labels, ns.labels, &paths)?;
-            store.set_labels(&ns.name, labels)
+            store.update_labels(&ns.name, create, |current| {
+                updated_labels(&ns.name, current, ns.labels, &paths)
+            })
         })
         .await?;
         self.events.publish_message(
