@@ -17,6 +17,7 @@ pub mod bins;
 pub mod cmd;
 pub mod ctr;
 pub mod daemon;
+pub mod docker;
 pub mod util;
 pub mod workload;
 

@@ -1,0 +1,336 @@
+//! Debian's Docker Engine (`docker.io`, dockerd 20.10) on a test crated:
+//! `dockerd --containerd <crated socket>` with private data and exec roots,
+//! no bridge and no iptables, driven with Debian's `docker` client.
+
+use std::ffi::OsStr;
+use std::fs::OpenOptions;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use tempfile::TempDir;
+
+use crate::cmd::{Cmd, Output, die_with_parent, signal_pid};
+use crate::daemon::Daemon;
+use crate::util::sha256_digest;
+use crate::workload::{BusyboxRootfs, mounts_under};
+
+/// Debian's dockerd (package `docker.io`).
+pub const DOCKERD_BIN: &str = "/usr/sbin/dockerd";
+/// Debian's docker client of the same package (not any other `docker` on
+/// `PATH`).
+pub const DOCKER_BIN: &str = "/usr/bin/docker";
+/// How long dockerd may take to answer on its socket.
+pub const DOCKERD_START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long dockerd may take to exit after SIGTERM before it gets SIGKILL.
+pub const DOCKERD_STOP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A dockerd of its own temporary directory, using a test crated as its
+/// containerd:
+///
+/// ```text
+/// <dir>/data/         --data-root (images, layers, container configs)
+/// <dir>/exec/         --exec-root (FIFOs, netns)
+/// <dir>/docker.sock   -H unix://…
+/// <dir>/docker.pid    --pidfile
+/// <dir>/daemon.json   an empty --config-file (the host's is not read)
+/// <dir>/dockerd.log   its output, across restarts
+/// ```
+///
+/// Dropping it removes every container (`docker rm -f`), stops dockerd by
+/// its pid, unmounts whatever it left under its directory and removes the
+/// directory.
+pub struct Dockerd {
+    dir: TempDir,
+    containerd: PathBuf,
+    live_restore: bool,
+    child: Option<Child>,
+}
+
+impl Dockerd {
+    /// Starts dockerd on `daemon`'s socket; with `live_restore`, containers
+    /// keep running while dockerd is down.
+    #[track_caller]
+    pub fn start(daemon: &Daemon, live_restore: bool) -> Dockerd {
+        for bin in [DOCKERD_BIN, DOCKER_BIN] {
+            assert!(
+                Path::new(bin).is_file(),
+                "{bin} not found: install Debian's docker.io (scripts/install-deps.sh)"
+            );
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("crated-e2e-docker.")
+            .tempdir_in("/tmp")
+            .unwrap_or_else(|e| panic!("cannot create a temporary directory in /tmp: {e}"));
+        std::fs::write(dir.path().join("daemon.json"), "{}\n")
+            .unwrap_or_else(|e| panic!("writing daemon.json: {e}"));
+        let mut dockerd = Dockerd {
+            dir,
+            containerd: daemon.socket(),
+            live_restore,
+            child: None,
+        };
+        dockerd.spawn();
+        dockerd
+    }
+
+    /// dockerd's API socket.
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("docker.sock")
+    }
+
+    /// dockerd's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read(self.dir.path().join("dockerd.log"))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    #[track_caller]
+    fn spawn(&mut self) {
+        let d = self.dir.path();
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(d.join("dockerd.log"))
+            .unwrap_or_else(|e| panic!("cannot open dockerd.log: {e}"));
+        let log2 = log
+            .try_clone()
+            .unwrap_or_else(|e| panic!("cannot duplicate the log file handle: {e}"));
+        let mut cmd = Command::new(DOCKERD_BIN);
+        cmd.arg("--config-file")
+            .arg(d.join("daemon.json"))
+            .arg("--containerd")
+            .arg(&self.containerd)
+            .arg("--data-root")
+            .arg(d.join("data"))
+            .arg("--exec-root")
+            .arg(d.join("exec"))
+            .arg("--pidfile")
+            .arg(d.join("docker.pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket().display()))
+            .args([
+                "--bridge=none",
+                "--iptables=false",
+                "--ip6tables=false",
+                "--ip-masq=false",
+            ]);
+        if self.live_restore {
+            cmd.arg("--live-restore");
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log2));
+        die_with_parent(&mut cmd);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {DOCKERD_BIN}: {e}"));
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    #[track_caller]
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + DOCKERD_START_TIMEOUT;
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                panic!(
+                    "dockerd exited with {status} before serving\n--- dockerd log ---\n{}",
+                    self.log()
+                );
+            }
+            if UnixStream::connect(self.socket()).is_ok()
+                && self.docker_cmd(&["version"]).run().succeeded()
+            {
+                return;
+            }
+            if Instant::now() >= deadline {
+                self.stop_child();
+                panic!(
+                    "dockerd did not answer within {DOCKERD_START_TIMEOUT:?}\n--- dockerd log ---\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `docker --host unix://<socket> <args>` as a [`Cmd`] to customise.
+    pub fn docker_cmd<S: AsRef<OsStr>>(&self, args: &[S]) -> Cmd {
+        Cmd::new(DOCKER_BIN)
+            .env("DOCKER_CONFIG", self.dir.path().join("client"))
+            .args([
+                OsStr::new("--host"),
+                OsStr::new(&format!("unix://{}", self.socket().display())),
+            ])
+            .args(args)
+    }
+
+    /// Runs `docker --host unix://<socket> <args>` to completion.
+    pub fn docker<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
+        self.docker_cmd(args).run()
+    }
+
+    /// Stops dockerd with SIGTERM (by pid) and asserts it exits within
+    /// [`DOCKERD_STOP_TIMEOUT`].
+    #[track_caller]
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            panic!("stop: dockerd is not running");
+        };
+        signal_pid(child.id(), Signal::SIGTERM);
+        let deadline = Instant::now() + DOCKERD_STOP_TIMEOUT;
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => return,
+                Ok(None) if Instant::now() >= deadline => {
+                    signal_pid(child.id(), Signal::SIGKILL);
+                    let _ = child.wait();
+                    panic!(
+                        "dockerd did not exit within {DOCKERD_STOP_TIMEOUT:?} of SIGTERM\n--- dockerd log ---\n{}",
+                        self.log()
+                    );
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => panic!("waiting for dockerd: {e}"),
+            }
+        }
+    }
+
+    /// Starts dockerd again on the same directories (stop it first).
+    #[track_caller]
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "restart: dockerd is still running");
+        self.spawn();
+    }
+
+    /// SIGTERM, then SIGKILL after the timeout; asserts nothing.
+    fn stop_child(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        signal_pid(child.id(), Signal::SIGTERM);
+        let deadline = Instant::now() + DOCKERD_STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if !matches!(child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        signal_pid(child.id(), Signal::SIGKILL);
+        let _ = child.wait();
+    }
+
+    /// Removes every container, bounded in time and never panicking.
+    fn remove_containers(&self) {
+        let docker = |args: &[&str]| {
+            Command::new("timeout")
+                .arg("20")
+                .arg(DOCKER_BIN)
+                .arg("--host")
+                .arg(format!("unix://{}", self.socket().display()))
+                .args(args)
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .output()
+                .ok()
+        };
+        let Some(out) = docker(&["ps", "-aq"]) else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let ids: Vec<&str> = text.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids);
+            docker(&args);
+        }
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- dockerd log ---\n{}\n--- end of dockerd log ---",
+                self.log()
+            );
+        }
+        if self.child.is_some() {
+            self.remove_containers();
+        }
+        self.stop_child();
+        let mut mounts = mounts_under(&[self.dir.path().to_path_buf()]);
+        // Deepest first.
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mounts {
+            let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+/// Writes a one-layer `docker save` archive (`manifest.json`, the config
+/// and the layer tar) of `rootfs`, tagged `tag`, next to the root
+/// filesystem, and returns its path. Uses `tar`.
+#[track_caller]
+pub fn docker_save_tar(rootfs: &BusyboxRootfs, tag: &str) -> PathBuf {
+    let work = rootfs
+        .path()
+        .parent()
+        .unwrap_or_else(|| panic!("{} has no parent", rootfs.path().display()))
+        .join("docker-save");
+    let layer_tar = work.join("layer.tar.tmp");
+    std::fs::create_dir_all(&work).unwrap_or_else(|e| panic!("mkdir {}: {e}", work.display()));
+    Cmd::new("tar")
+        .args(["-C"])
+        .args([rootfs.path()])
+        .args(["-cf"])
+        .args([&layer_tar])
+        .args(["."])
+        .run()
+        .ok();
+    let layer = std::fs::read(&layer_tar).unwrap_or_else(|e| panic!("reading layer: {e}"));
+    let diff_id = sha256_digest(&layer);
+    let layer_dir = diff_id.trim_start_matches("sha256:").to_string();
+    std::fs::create_dir_all(work.join(&layer_dir))
+        .unwrap_or_else(|e| panic!("mkdir {layer_dir}: {e}"));
+    std::fs::rename(&layer_tar, work.join(&layer_dir).join("layer.tar"))
+        .unwrap_or_else(|e| panic!("moving the layer: {e}"));
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    })
+    .to_string();
+    let config_name = format!(
+        "{}.json",
+        sha256_digest(config.as_bytes()).trim_start_matches("sha256:")
+    );
+    std::fs::write(work.join(&config_name), &config)
+        .unwrap_or_else(|e| panic!("writing the config: {e}"));
+    let manifest = serde_json::json!([{
+        "Config": config_name,
+        "RepoTags": [tag],
+        "Layers": [format!("{layer_dir}/layer.tar")],
+    }])
+    .to_string();
+    std::fs::write(work.join("manifest.json"), manifest)
+        .unwrap_or_else(|e| panic!("writing manifest.json: {e}"));
+    let tar = work.with_file_name("docker-save.tar");
+    Cmd::new("tar")
+        .args(["-C"])
+        .args([&work])
+        .args(["-cf"])
+        .args([&tar])
+        .args(["manifest.json", config_name.as_str(), layer_dir.as_str()])
+        .run()
+        .ok();
+    tar
+}
