@@ -15,6 +15,7 @@
 
 pub mod bins;
 pub mod cmd;
+pub mod containerd;
 pub mod ctr;
 pub mod daemon;
 pub mod docker;
