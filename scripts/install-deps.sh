@@ -9,12 +9,18 @@
 #   criu               checkpoint support (runc checkpoint needs it)
 #   btrfs-progs        the btrfs snapshotter and its loop-device tests
 #   docker-registry    a real OCI registry on 127.0.0.1 for pull/push tests
+#   docker.io          Docker Engine 20.10 (dockerd, docker), run by the e2e
+#                      tests with --containerd pointed at a test crated; its
+#                      service is not enabled at boot (see below)
 #
 # Idempotent: it only runs `apt-get update`/`install` when a package is
 # missing, and needs root (or sudo) only then.
 set -euo pipefail
 
-packages=(protobuf-compiler containerd runc crun criu busybox-static btrfs-progs docker-registry)
+packages=(protobuf-compiler containerd runc crun criu busybox-static btrfs-progs docker-registry docker.io)
+# Services these packages enable at boot; the tests start their own
+# instances on private sockets.
+no_boot_units=(docker.service docker.socket)
 
 missing=()
 for pkg in "${packages[@]}"; do
@@ -35,11 +41,22 @@ if ((${#missing[@]} > 0)); then
     fi
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # Keep the packages' services from starting during the install (Debian's
+  # policy-rc.d protocol: exit 101 denies), unless the host has a policy.
+  policy=/usr/sbin/policy-rc.d
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+    "${sudo[@]}" chmod 755 "$policy"
+    trap '"${sudo[@]}" rm -f "$policy"' EXIT
+  fi
   "${sudo[@]}" apt-get update -qq
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  if command -v systemctl >/dev/null; then
+    "${sudo[@]}" systemctl disable --quiet "${no_boot_units[@]}" 2>/dev/null || true
+  fi
 fi
 
-for tool in protoc ctr runc crun busybox mkfs.btrfs btrfs docker-registry; do
+for tool in protoc ctr runc crun busybox mkfs.btrfs btrfs docker-registry /usr/sbin/dockerd /usr/bin/docker; do
   if ! command -v "$tool" >/dev/null; then
     echo "install-deps: $tool is still missing after installing ${packages[*]}" >&2
     exit 1
