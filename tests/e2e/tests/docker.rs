@@ -319,3 +319,17 @@ fn docker_live_restore_keeps_a_running_container_across_a_dockerd_restart() {
         "the container outlived docker rm -f"
     );
 }
+
+#[test]
+fn crated_stops_at_once_with_dockerd_connected() {
+    let mut daemon = Daemon::start();
+    let docker = Dockerd::start(&daemon, false);
+    docker.docker(&["info"]).ok();
+    daemon.stop();
+    let log = daemon.log();
+    assert!(
+        !log.contains("still open after the shutdown grace period"),
+        "crated waited out its grace period for dockerd's open streams:\n{log}"
+    );
+    drop(docker);
+}
