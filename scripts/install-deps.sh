@@ -12,12 +12,15 @@
 #   docker.io          Docker Engine 20.10 (dockerd, docker), run by the e2e
 #                      tests with --containerd pointed at a test crated; its
 #                      service is not enabled at boot (see below)
+#   python3-grpcio     a grpc-core client (Python grpcio) for the e2e tests
+#   python3-venv       a venv holding PyPI's current grpcio (GRPCIO_VENV), whose
+#                      grpc-core sends the socket path as :authority on unix:
 #
 # Idempotent: it only runs `apt-get update`/`install` when a package is
 # missing, and needs root (or sudo) only then.
 set -euo pipefail
 
-packages=(protobuf-compiler containerd runc crun criu busybox-static btrfs-progs docker-registry docker.io)
+packages=(protobuf-compiler containerd runc crun criu busybox-static btrfs-progs docker-registry docker.io python3-grpcio python3-venv)
 # Services these packages enable at boot; the tests start their own
 # instances on private sockets.
 no_boot_units=(docker.service docker.socket)
@@ -54,6 +57,14 @@ if ((${#missing[@]} > 0)); then
   if command -v systemctl >/dev/null; then
     "${sudo[@]}" systemctl disable --quiet "${no_boot_units[@]}" 2>/dev/null || true
   fi
+fi
+
+# PyPI's grpcio in its own venv (the e2e tests look for it here).
+GRPCIO_VENV=/opt/crated-test/grpcio-venv
+if ! "$GRPCIO_VENV/bin/python" -c 'import grpc' 2>/dev/null; then
+  echo "install-deps: installing PyPI grpcio into $GRPCIO_VENV" >&2
+  /usr/bin/python3 -m venv "$GRPCIO_VENV"
+  "$GRPCIO_VENV/bin/pip" install -q 'grpcio>=1.60'
 fi
 
 for tool in protoc ctr runc crun busybox mkfs.btrfs btrfs docker-registry /usr/sbin/dockerd /usr/bin/docker; do

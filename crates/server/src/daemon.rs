@@ -7,9 +7,11 @@ use std::sync::Arc;
 use crated_config::Config;
 use crated_core::Error;
 use tokio::net::UnixListener;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::UnixListenerStream;
 use tonic::service::Routes;
 
+use crate::authority::AuthorityFix;
 use crate::builtins::{self, GRPC};
 use crate::exchange::Exchange;
 use crate::plugin::{self, InitSettings, PluginSet};
@@ -182,7 +184,10 @@ impl Daemon {
         };
         let server = tonic::transport::Server::builder()
             .add_routes(routes)
-            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), graceful);
+            .serve_with_incoming_shutdown(
+                UnixListenerStream::new(listener).map(|conn| conn.map(AuthorityFix::new)),
+                graceful,
+            );
         tokio::pin!(server);
         let result = tokio::select! {
             result = &mut server => result,

@@ -1,6 +1,7 @@
 //! crated's daemon: the plugin registry, the built-in plugins, the gRPC and
 //! ttrpc service adapters and the daemon's lifecycle.
 
+pub mod authority;
 pub mod builtins;
 pub mod daemon;
 pub mod exchange;
