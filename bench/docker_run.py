@@ -17,7 +17,6 @@ import hashlib
 import io
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import tarfile
 import tempfile
 import time
 
-from compare import Daemon, build_rootfs, pct, timed
+from compare import build_rootfs, pct, start_daemon, stop_process, timed
 
 DOCKERD = "/usr/sbin/dockerd"
 DOCKER = "/usr/bin/docker"
@@ -80,13 +79,7 @@ class Dockerd:
                               text=True, check=check, timeout=timeout, env=env)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 30)
         self.log.close()
         # Unmount what dockerd left (its overlay layers), deepest first.
         with open("/proc/self/mountinfo") as f:
@@ -95,18 +88,10 @@ class Dockerd:
             subprocess.run(["umount", "-l", mp], check=False)
 
 
-def bench(name, argv, base, tar, runs):
-    os.makedirs(base, exist_ok=True)
-    sock = os.path.join(base, "d.sock")
-    cfg = os.path.join(base, "config.toml")
-    with open(cfg, "w") as f:
-        f.write(f'version = 2\nroot = "{base}/root"\nstate = "{base}/state"\n'
-                f'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n[grpc]\naddress = "{sock}"\n'
-                f'[ttrpc]\naddress = "{sock}.ttrpc"\n'
-                f'[plugins."io.containerd.internal.v1.opt"]\npath = "{base}/opt"\n')
-    d = Daemon(name, [*argv, "-c", cfg], sock, os.path.join(base, "log"))
+def bench(name, binary, base, tar, runs):
+    d = start_daemon(name, binary, base)
     try:
-        docker = Dockerd(os.path.join(base, "docker"), sock)
+        docker = Dockerd(os.path.join(base, "docker"), d.sock)
         try:
             docker.docker("load", "-i", tar)
             docker.docker("run", "--rm", IMAGE, "true")
@@ -131,8 +116,8 @@ def main():
     tar = os.path.join(work, "busybox.tar")
     docker_save_tar(rootfs, tar)
     results = {}
-    for name, argv in [("containerd", ["containerd"]), ("crated", [args.crated])]:
-        results[name] = bench(name, argv, os.path.join(work, name), tar, args.runs)
+    for name, binary in [("containerd", "containerd"), ("crated", args.crated)]:
+        results[name] = bench(name, binary, os.path.join(work, name), tar, args.runs)
     (cm, cp), (xm, xp) = results["containerd"], results["crated"]
     print(f"filesystem: {subprocess.run(['stat', '-f', '-c', '%T', work], capture_output=True, text=True).stdout.strip()} ({work})")
     print(f"crated: {args.crated}\n")

@@ -3,18 +3,18 @@
 //! (`containerd-shim-runc-v2` from `PATH`).
 
 use std::ffi::OsStr;
-use std::fs::File;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use tempfile::TempDir;
 
 use crate::bins::ctr_bin;
-use crate::cmd::{Cmd, Output, die_with_parent, signal_pid};
-use crate::workload::{find_shim_process, mounts_under, pid_alive};
+use crate::cmd::{Cmd, Output, signal_pid};
+use crate::service::{read_log, spawn_logged, stop_by_pid, unmount_under, wait_ready};
+use crate::workload::{find_shim_process, pid_alive};
 
 /// Debian's containerd.
 pub const CONTAINERD_BIN: &str = "/usr/bin/containerd";
@@ -60,55 +60,21 @@ impl Containerd {
         );
         std::fs::write(dir.path().join("config.toml"), config)
             .unwrap_or_else(|e| panic!("writing containerd's config: {e}"));
-        let log = File::create(dir.path().join("containerd.log"))
-            .unwrap_or_else(|e| panic!("creating containerd.log: {e}"));
-        let log2 = log
-            .try_clone()
-            .unwrap_or_else(|e| panic!("duplicating the log handle: {e}"));
         let mut cmd = Command::new(CONTAINERD_BIN);
-        cmd.arg("--config")
-            .arg(dir.path().join("config.toml"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log2));
-        die_with_parent(&mut cmd);
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {CONTAINERD_BIN}: {e}"));
+        cmd.arg("--config").arg(dir.path().join("config.toml"));
+        let log = dir.path().join("containerd.log");
+        let mut child = Some(spawn_logged(cmd, &log));
         let mut containerd = Containerd {
             dir,
-            child: Some(child),
+            child: None,
             tracked: Vec::new(),
         };
-        containerd.wait_ready();
+        wait_ready(&mut child, "containerd", &log, START_TIMEOUT, || {
+            UnixStream::connect(containerd.socket()).is_ok()
+                && containerd.ctr_cmd(&["version"]).run().succeeded()
+        });
+        containerd.child = child;
         containerd
-    }
-
-    #[track_caller]
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                self.child = None;
-                panic!(
-                    "containerd exited with {status}\n--- containerd log ---\n{}",
-                    self.log()
-                );
-            }
-            if UnixStream::connect(self.socket()).is_ok()
-                && self.ctr_cmd(&["version"]).run().succeeded()
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "containerd did not answer within {START_TIMEOUT:?}\n--- containerd log ---\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
     }
 
     /// Its gRPC socket.
@@ -118,9 +84,7 @@ impl Containerd {
 
     /// Its log so far.
     pub fn log(&self) -> String {
-        std::fs::read(self.dir.path().join("containerd.log"))
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
+        read_log(&self.dir.path().join("containerd.log"))
     }
 
     /// Registers container `id` of namespace `ns` for removal on drop.
@@ -173,25 +137,15 @@ impl Drop for Containerd {
             self.quiet_ctr(&["-n", ns, "tasks", "rm", "-f", id]);
             self.quiet_ctr(&["-n", ns, "containers", "rm", id]);
         }
-        if let Some(mut child) = self.child.take() {
-            signal_pid(child.id(), Signal::SIGTERM);
-            let deadline = Instant::now() + STOP_TIMEOUT;
-            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            signal_pid(child.id(), Signal::SIGKILL);
-            let _ = child.wait();
+        if let Some(child) = self.child.take() {
+            stop_by_pid(child, STOP_TIMEOUT);
         }
         for pid in shims {
             if pid_alive(pid) {
                 signal_pid(pid, Signal::SIGKILL);
             }
         }
-        let mut mounts = mounts_under(&[self.dir.path().to_path_buf()]);
-        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in mounts {
-            let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
-        }
+        unmount_under(self.dir.path());
         for (ns, _) in &self.tracked {
             let _ = std::fs::remove_dir(Path::new(GO_SHIM_RUNC_ROOT).join(ns));
         }

@@ -3,19 +3,18 @@
 //! no bridge and no iptables, driven with Debian's `docker` client.
 
 use std::ffi::OsStr;
-use std::fs::OpenOptions;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use nix::sys::signal::Signal;
 use tempfile::TempDir;
 
-use crate::cmd::{Cmd, Output, die_with_parent, signal_pid};
+use crate::cmd::{Cmd, Output};
 use crate::daemon::Daemon;
+use crate::service::{read_log, spawn_logged, stop_by_pid, unmount_under, wait_ready};
 use crate::util::sha256_digest;
-use crate::workload::{BusyboxRootfs, mounts_under};
+use crate::workload::BusyboxRootfs;
 
 /// Debian's dockerd (package `docker.io`).
 pub const DOCKERD_BIN: &str = "/usr/sbin/dockerd";
@@ -83,22 +82,16 @@ impl Dockerd {
 
     /// dockerd's log so far.
     pub fn log(&self) -> String {
-        std::fs::read(self.dir.path().join("dockerd.log"))
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
+        read_log(&self.log_path())
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("dockerd.log")
     }
 
     #[track_caller]
     fn spawn(&mut self) {
         let d = self.dir.path();
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(d.join("dockerd.log"))
-            .unwrap_or_else(|e| panic!("cannot open dockerd.log: {e}"));
-        let log2 = log
-            .try_clone()
-            .unwrap_or_else(|e| panic!("cannot duplicate the log file handle: {e}"));
         let mut cmd = Command::new(DOCKERD_BIN);
         cmd.arg("--config-file")
             .arg(d.join("daemon.json"))
@@ -121,44 +114,18 @@ impl Dockerd {
         if self.live_restore {
             cmd.arg("--live-restore");
         }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(log2));
-        die_with_parent(&mut cmd);
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {DOCKERD_BIN}: {e}"));
-        self.child = Some(child);
-        self.wait_ready();
-    }
-
-    #[track_caller]
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + DOCKERD_START_TIMEOUT;
-        loop {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                self.child = None;
-                panic!(
-                    "dockerd exited with {status} before serving\n--- dockerd log ---\n{}",
-                    self.log()
-                );
-            }
-            if UnixStream::connect(self.socket()).is_ok()
-                && self.docker_cmd(&["version"]).run().succeeded()
-            {
-                return;
-            }
-            if Instant::now() >= deadline {
-                self.stop_child();
-                panic!(
-                    "dockerd did not answer within {DOCKERD_START_TIMEOUT:?}\n--- dockerd log ---\n{}",
-                    self.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut child = Some(spawn_logged(cmd, &self.log_path()));
+        wait_ready(
+            &mut child,
+            "dockerd",
+            &self.log_path(),
+            DOCKERD_START_TIMEOUT,
+            || {
+                UnixStream::connect(self.socket()).is_ok()
+                    && self.docker_cmd(&["version"]).run().succeeded()
+            },
+        );
+        self.child = child;
     }
 
     /// `docker --host unix://<socket> <args>` as a [`Cmd`] to customise.
@@ -181,26 +148,14 @@ impl Dockerd {
     /// [`DOCKERD_STOP_TIMEOUT`].
     #[track_caller]
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
+        let Some(child) = self.child.take() else {
             panic!("stop: dockerd is not running");
         };
-        signal_pid(child.id(), Signal::SIGTERM);
-        let deadline = Instant::now() + DOCKERD_STOP_TIMEOUT;
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => return,
-                Ok(None) if Instant::now() >= deadline => {
-                    signal_pid(child.id(), Signal::SIGKILL);
-                    let _ = child.wait();
-                    panic!(
-                        "dockerd did not exit within {DOCKERD_STOP_TIMEOUT:?} of SIGTERM\n--- dockerd log ---\n{}",
-                        self.log()
-                    );
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => panic!("waiting for dockerd: {e}"),
-            }
-        }
+        assert!(
+            stop_by_pid(child, DOCKERD_STOP_TIMEOUT).is_some(),
+            "dockerd did not exit within {DOCKERD_STOP_TIMEOUT:?} of SIGTERM\n--- dockerd log ---\n{}",
+            self.log()
+        );
     }
 
     /// Starts dockerd again on the same directories (stop it first).
@@ -208,23 +163,6 @@ impl Dockerd {
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "restart: dockerd is still running");
         self.spawn();
-    }
-
-    /// SIGTERM, then SIGKILL after the timeout; asserts nothing.
-    fn stop_child(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        signal_pid(child.id(), Signal::SIGTERM);
-        let deadline = Instant::now() + DOCKERD_STOP_TIMEOUT;
-        while Instant::now() < deadline {
-            if !matches!(child.try_wait(), Ok(None)) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        signal_pid(child.id(), Signal::SIGKILL);
-        let _ = child.wait();
     }
 
     /// Removes every container, bounded in time and never panicking.
@@ -262,16 +200,11 @@ impl Drop for Dockerd {
                 self.log()
             );
         }
-        if self.child.is_some() {
+        if let Some(child) = self.child.take() {
             self.remove_containers();
+            stop_by_pid(child, DOCKERD_STOP_TIMEOUT);
         }
-        self.stop_child();
-        let mut mounts = mounts_under(&[self.dir.path().to_path_buf()]);
-        // Deepest first.
-        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in mounts {
-            let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
-        }
+        unmount_under(self.dir.path());
     }
 }
 

@@ -19,6 +19,7 @@ pub mod containerd;
 pub mod ctr;
 pub mod daemon;
 pub mod docker;
+pub mod service;
 pub mod util;
 pub mod workload;
 

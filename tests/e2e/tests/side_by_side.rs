@@ -28,6 +28,21 @@ fn task(out: &Output) -> Option<(u32, String)> {
     })
 }
 
+/// SIGKILLs task `ID` of `ns` through `ctr` (one daemon's), waits for it
+/// to stop, and deletes the task and the container.
+#[track_caller]
+fn kill_and_remove(who: &str, ns: &str, ctr: impl Fn(&[&str]) -> Output) {
+    ctr(&["-n", ns, "tasks", "kill", "-s", "KILL", ID]).ok();
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            task(&ctr(&["-n", ns, "tasks", "ls"]).ok()).is_some_and(|(_, s)| s == "STOPPED")
+        }),
+        "{who}'s task did not stop"
+    );
+    ctr(&["-n", ns, "tasks", "rm", ID]).ok();
+    ctr(&["-n", ns, "containers", "rm", ID]).ok();
+}
+
 /// Removes the parent cgroups the test's `--cgroup` paths created.
 struct CgroupParents(Vec<String>);
 
@@ -96,16 +111,7 @@ fn crated_and_containerd_run_the_same_namespace_and_id_at_once() {
     );
 
     // Deleting crated's container leaves containerd's running.
-    daemon
-        .ctr(&["-n", &ns, "tasks", "kill", "-s", "KILL", ID])
-        .ok();
-    assert!(
-        wait_until(Duration::from_secs(10), || our_task()
-            .is_some_and(|(_, s)| s == "STOPPED")),
-        "crated's task did not stop"
-    );
-    daemon.ctr(&["-n", &ns, "tasks", "rm", ID]).ok();
-    daemon.ctr(&["-n", &ns, "containers", "rm", ID]).ok();
+    kill_and_remove("crated", &ns, |args| daemon.ctr(args));
     assert_eq!(cd_task(), Some((cd_pid, "RUNNING".to_string())));
     assert!(pid_alive(cd_pid), "containerd's container died");
 
@@ -127,16 +133,7 @@ fn crated_and_containerd_run_the_same_namespace_and_id_at_once() {
         .ctr(&run(&our_cgroup, &our_rootfs, &["/bin/sleep", "1000"]))
         .ok();
     let (our_pid, _) = our_task().unwrap_or_else(|| panic!("crated lists no task {ID}"));
-    containerd
-        .ctr(&["-n", &ns, "tasks", "kill", "-s", "KILL", ID])
-        .ok();
-    assert!(
-        wait_until(Duration::from_secs(10), || cd_task()
-            .is_some_and(|(_, s)| s == "STOPPED")),
-        "containerd's task did not stop"
-    );
-    containerd.ctr(&["-n", &ns, "tasks", "rm", ID]).ok();
-    containerd.ctr(&["-n", &ns, "containers", "rm", ID]).ok();
+    kill_and_remove("containerd", &ns, |args| containerd.ctr(args));
     assert_eq!(our_task(), Some((our_pid, "RUNNING".to_string())));
     assert!(pid_alive(our_pid), "crated's container died");
 }
