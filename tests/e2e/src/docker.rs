@@ -25,6 +25,8 @@ pub const DOCKER_BIN: &str = "/usr/bin/docker";
 pub const DOCKERD_START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long dockerd may take to exit after SIGTERM before it gets SIGKILL.
 pub const DOCKERD_STOP_TIMEOUT: Duration = Duration::from_secs(20);
+/// The plugin directory dockerd creates whatever its exec root.
+const DOCKER_PLUGINS_DIR: &str = "/run/docker/plugins";
 
 /// A dockerd of its own temporary directory, using a test crated as its
 /// containerd:
@@ -46,6 +48,8 @@ pub struct Dockerd {
     containerd: PathBuf,
     live_restore: bool,
     child: Option<Child>,
+    /// Whether `/run/docker` was there before (else it is removed on drop).
+    had_run_dir: bool,
 }
 
 impl Dockerd {
@@ -70,6 +74,9 @@ impl Dockerd {
             containerd: daemon.socket(),
             live_restore,
             child: None,
+            had_run_dir: Path::new(DOCKER_PLUGINS_DIR)
+                .parent()
+                .is_some_and(Path::exists),
         };
         dockerd.spawn();
         dockerd
@@ -205,6 +212,13 @@ impl Drop for Dockerd {
             stop_by_pid(child, DOCKERD_STOP_TIMEOUT);
         }
         unmount_under(self.dir.path());
+        if !self.had_run_dir {
+            let plugins = Path::new(DOCKER_PLUGINS_DIR);
+            let _ = std::fs::remove_dir(plugins);
+            if let Some(run_dir) = plugins.parent() {
+                let _ = std::fs::remove_dir(run_dir);
+            }
+        }
     }
 }
 
