@@ -78,6 +78,32 @@ def children_named(prefix):
     return out
 
 
+def stop_process(proc, timeout=10):
+    """SIGTERM to `proc` (by its PID), SIGKILL if it is still there after
+    `timeout` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def start_daemon(name, binary, base):
+    """Starts containerd or crated (`binary`) on a private root, state,
+    socket and opt directory under `base`; returns the running Daemon."""
+    os.makedirs(base, exist_ok=True)
+    sock = os.path.join(base, "d.sock")
+    cfg = os.path.join(base, "config.toml")
+    with open(cfg, "w") as f:
+        f.write(f'version = 2\nroot = "{base}/root"\nstate = "{base}/state"\n'
+                f'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n[grpc]\naddress = "{sock}"\n'
+                f'[ttrpc]\naddress = "{sock}.ttrpc"\n'
+                f'[plugins."io.containerd.internal.v1.opt"]\npath = "{base}/opt"\n')
+    return Daemon(name, [binary, "-c", cfg], sock, os.path.join(base, "log"))
+
+
 class Daemon:
     def __init__(self, name, argv, sock, log):
         self.name, self.sock = name, sock
@@ -93,13 +119,7 @@ class Daemon:
         return subprocess.run(["ctr", "-a", self.sock, *args], capture_output=True, text=True, check=check, timeout=timeout)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
 
@@ -291,16 +311,7 @@ def main():
     try:
         time.sleep(1)
         for name in ["containerd", "crated"]:
-            base = os.path.join(work, name)
-            os.makedirs(base, exist_ok=True)
-            sock = os.path.join(base, "d.sock")
-            cfg = os.path.join(base, "config.toml")
-            with open(cfg, "w") as f:
-                f.write(f'version = 2\nroot = "{base}/root"\nstate = "{base}/state"\n'
-                        f'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n[grpc]\naddress = "{sock}"\n'
-                        f'[ttrpc]\naddress = "{sock}.ttrpc"\n')
-            argv = ["containerd", "-c", cfg] if name == "containerd" else [crated, "-c", cfg]
-            d = Daemon(name, argv, sock, os.path.join(base, "log"))
+            d = start_daemon(name, "containerd" if name == "containerd" else crated, os.path.join(work, name))
             try:
                 results[name] = bench_daemon(d, work, args, port)
             finally:

@@ -9,6 +9,9 @@
 #   criu               checkpoint support (runc checkpoint needs it)
 #   btrfs-progs        the btrfs snapshotter and its loop-device tests
 #   docker-registry    a real OCI registry on 127.0.0.1 for pull/push tests
+#   docker.io          Docker Engine 20.10 (dockerd, docker), run by the e2e
+#                      tests with --containerd pointed at a test crated; its
+#                      service is not enabled at boot (see below)
 #   python3-grpcio     a grpc-core client (Python grpcio) for the e2e tests
 #   python3-venv       a venv holding PyPI's current grpcio (GRPCIO_VENV), whose
 #                      grpc-core sends the socket path as :authority on unix:
@@ -22,15 +25,17 @@
 # The packages' services are not wanted: the tests start their own daemons
 # and registries on private sockets and 127.0.0.1. So the install runs with
 # a policy-rc.d that forbids starting services (removed afterwards unless it
-# was already there), containerd.service and docker-registry.service are
+# was already there), containerd, docker-registry and docker are
 # disabled at boot (systemctl/update-rc.d work without a running systemd),
 # and the registry's packaged config listens on 127.0.0.1:5000 instead of
 # every interface (Debian's default is `addr: :5000`).
 set -euo pipefail
 
-packages=(protobuf-compiler containerd runc crun criu busybox-static btrfs-progs docker-registry python3-grpcio python3-venv golang-go golang-github-containerd-containerd-dev)
+packages=(protobuf-compiler containerd runc crun criu busybox-static btrfs-progs docker-registry docker.io python3-grpcio python3-venv golang-go golang-github-containerd-containerd-dev)
 
-services=(containerd docker-registry)
+# Services these packages enable at boot; the tests start their own
+# instances on private sockets and 127.0.0.1.
+services=(containerd docker-registry docker)
 
 as_root() {
   if [[ $EUID -eq 0 ]]; then
@@ -64,12 +69,13 @@ if ((${#missing[@]} > 0)); then
 fi
 
 for svc in "${services[@]}"; do
-  if [[ -e /lib/systemd/system/$svc.service ]] && command -v systemctl >/dev/null; then
-    if systemctl is-enabled --quiet "$svc.service" 2>/dev/null; then
-      echo "install-deps: disabling $svc.service at boot" >&2
-      as_root systemctl disable --quiet "$svc.service"
+  for unit in "$svc.service" "$svc.socket"; do
+    if [[ -e /lib/systemd/system/$unit ]] && command -v systemctl >/dev/null &&
+      systemctl is-enabled --quiet "$unit" 2>/dev/null; then
+      echo "install-deps: disabling $unit at boot" >&2
+      as_root systemctl disable --quiet "$unit"
     fi
-  fi
+  done
   if [[ -x /etc/init.d/$svc ]] && command -v update-rc.d >/dev/null &&
     compgen -G "/etc/rc[2-5].d/S*$svc" >/dev/null; then
     echo "install-deps: disabling the $svc init script at boot" >&2
@@ -91,7 +97,7 @@ if ! "$GRPCIO_VENV/bin/python" -c 'import grpc' 2>/dev/null; then
   "$GRPCIO_VENV/bin/pip" install -q 'grpcio>=1.60'
 fi
 
-for tool in protoc ctr runc crun busybox mkfs.btrfs btrfs docker-registry go; do
+for tool in protoc ctr runc crun busybox mkfs.btrfs btrfs docker-registry go /usr/sbin/dockerd /usr/bin/docker; do
   if ! command -v "$tool" >/dev/null; then
     echo "install-deps: $tool is still missing after installing ${packages[*]}" >&2
     exit 1

@@ -91,6 +91,13 @@ pub struct ShimManager {
     shims: Mutex<HashMap<(String, String), Arc<Shim>>>,
 }
 
+/// containerd's prefix of an error starting a task's shim; clients such as
+/// dockerd and ctr show it, and some match on it.
+pub const START_FAILED: &str = "failed to start shim";
+/// containerd's prefix of an error creating the task in a started shim
+/// (an OCI runtime `create` failure, for one).
+pub const CREATE_FAILED: &str = "failed to create shim task";
+
 fn task_not_found(id: &str) -> Error {
     Error::not_found(format!("no running task found: task {id}"))
 }
@@ -145,7 +152,8 @@ impl ShimManager {
                 .runtime_paths
                 .get(&opts.runtime)
                 .map(|p| p.as_path()),
-        )?;
+        )
+        .map_err(|e| e.context(format!("{START_FAILED}: failed to resolve runtime path")))?;
         let bundle = Bundle::create(&self.config.root, &self.config.state, ns, id, &opts.spec)?;
         match self.start_and_create(&bundle, binary, &opts).await {
             Ok((shim, pid)) => {
@@ -173,7 +181,9 @@ impl ShimManager {
                 .map_err(|e| Error::internal(format!("encoding task options: {e}")))?,
             None => Vec::new(),
         };
-        let boot = binary::start(&binary, bundle, &self.config.daemon, &options).await?;
+        let boot = binary::start(&binary, bundle, &self.config.daemon, &options)
+            .await
+            .map_err(|e| e.context(START_FAILED))?;
         let shim = match Shim::connect(
             &boot,
             bundle.clone(),
@@ -185,7 +195,7 @@ impl ShimManager {
             Ok(s) => Arc::new(s.with_log(log)),
             Err(e) => {
                 let _ = self.delete_shim(&binary, bundle).await;
-                return Err(e);
+                return Err(e.context(START_FAILED));
             }
         };
         let mut req = api::CreateTaskRequest::new();
@@ -205,7 +215,7 @@ impl ShimManager {
             Err(e) => {
                 self.stop_shim(&shim).await;
                 let _ = self.delete_shim(&binary, bundle).await;
-                Err(e)
+                Err(e.context(CREATE_FAILED))
             }
         }
     }

@@ -184,8 +184,12 @@ impl Daemon {
         tracing::info!(address = %grpc_path.display(), ttrpc = %ttrpc_path.display(), "serving");
         crate::notify::notify(crate::notify::READY);
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+        let streams = exchange.clone();
         let graceful = async move {
             shutdown.await;
+            // Event subscribers never leave on their own; end their streams
+            // so the graceful shutdown below does not wait for them.
+            streams.close();
             let _ = signalled_tx.send(());
         };
         let server = tonic::transport::Server::builder()

@@ -1,6 +1,7 @@
 //! The event exchange: every published or forwarded event is broadcast to
 //! the subscribers whose filters match it.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crated_api::prost::Message;
@@ -8,7 +9,7 @@ use crated_api::prost_types::{Any, Timestamp};
 use crated_api::types::Envelope;
 use crated_core::filters::{Adaptor, Filter};
 use crated_core::{Error, Result, identifiers};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// How many events a slow subscriber may lag behind before it misses some.
 const BACKLOG: usize = 4096;
@@ -17,12 +18,17 @@ const BACKLOG: usize = 4096;
 #[derive(Clone)]
 pub struct Exchange {
     sender: broadcast::Sender<Envelope>,
+    /// Becomes true when the daemon shuts down: every subscription ends.
+    closed: Arc<watch::Sender<bool>>,
 }
 
 impl Default for Exchange {
     fn default() -> Self {
         let (sender, _) = broadcast::channel(BACKLOG);
-        Exchange { sender }
+        Exchange {
+            sender,
+            closed: Arc::new(watch::channel(false).0),
+        }
     }
 }
 
@@ -118,22 +124,36 @@ impl Exchange {
     pub fn subscribe(&self, filter: Filter) -> Subscription {
         Subscription {
             receiver: self.sender.subscribe(),
+            closed: self.closed.subscribe(),
             filter,
         }
+    }
+
+    /// Ends every subscription, now and to come (the daemon is stopping):
+    /// open `Subscribe` streams finish, so a graceful shutdown does not wait
+    /// for subscribers that never leave on their own.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
     }
 }
 
 /// Receives the events of one subscriber.
 pub struct Subscription {
     receiver: broadcast::Receiver<Envelope>,
+    closed: watch::Receiver<bool>,
     filter: Filter,
 }
 
 impl Subscription {
-    /// The next matching event; `None` once the exchange is gone.
+    /// The next matching event; `None` once the exchange is gone or closed.
     pub async fn next(&mut self) -> Option<Envelope> {
         loop {
-            match self.receiver.recv().await {
+            let received = tokio::select! {
+                biased;
+                _ = self.closed.wait_for(|closed| *closed) => return None,
+                received = self.receiver.recv() => received,
+            };
+            match received {
                 Ok(envelope) => {
                     if self.filter.matches(&EnvelopeFields(&envelope)) {
                         return Some(envelope);
@@ -151,6 +171,15 @@ impl Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn close_ends_open_and_later_subscriptions() {
+        let exchange = Exchange::default();
+        let mut open = exchange.subscribe(Filter::default());
+        exchange.close();
+        assert!(open.next().await.is_none());
+        assert!(exchange.subscribe(Filter::default()).next().await.is_none());
+    }
 
     #[test]
     fn topics_are_validated_like_containerd() {

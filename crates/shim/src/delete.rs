@@ -4,7 +4,6 @@
 //! containerd logs; the command still succeeds.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::SystemTime;
 
@@ -32,7 +31,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         eprintln!("warning: {e}; using runc defaults");
         RuncOptions::default()
     });
-    let root = PathBuf::from(options.root()).join(&args.namespace);
+    let root = options.runtime_root(&bundle, &args.namespace);
     let out = Command::new(options.binary())
         .arg("--root")
         .arg(&root)

@@ -2,9 +2,11 @@
 //! files), a `file://` log path, a `binary://` logging program, or nothing.
 //!
 //! Unlike the Go shim, which copies between pipes and the FIFOs, the shim
-//! hands the FIFOs themselves to the OCI runtime: no copy loop, no buffer,
-//! no task per stream. It keeps a writer on the stdin FIFO so the process
-//! sees end-of-file only after `CloseIO` (and the client's own close).
+//! hands the stdin and stdout FIFOs themselves to the OCI runtime: no copy
+//! loop, no buffer, no task for them. Stderr goes through a
+//! [`StderrRelay`], so the runtime's own error on a failed start stays out
+//! of it. The shim keeps a writer on the stdin FIFO so the process sees
+//! end-of-file only after `CloseIO` (and the client's own close).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -18,6 +20,7 @@ use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
 use crate::error::{Error, Result, io_error};
 use crate::logger::BinaryLogger;
 use crate::reaper::Reaper;
+use crate::relay::StderrRelay;
 use crate::runtime::ChildStdio;
 
 /// The stdio of a process as requested: paths or URIs, and whether it has a
@@ -41,6 +44,8 @@ pub struct ProcessIo {
     stdin: Option<OwnedFd>,
     /// The logging program of a `binary://` URI.
     logger: Option<BinaryLogger>,
+    /// The stderr relay until the process runs.
+    relay: Option<StderrRelay>,
 }
 
 impl ProcessIo {
@@ -50,9 +55,21 @@ impl ProcessIo {
         self.stdin = None;
     }
 
-    /// Releases everything; a logging program gets SIGTERM and time to flush.
+    /// The runtime created the process: its stderr relay starts copying.
+    pub fn started(&mut self) {
+        if let Some(relay) = self.relay.take() {
+            relay.start();
+        }
+    }
+
+    /// Releases everything; a logging program gets SIGTERM and time to
+    /// flush. A relay that never started (the runtime failed) hands what the
+    /// runtime wrote to the shim's log.
     pub async fn close(mut self, reaper: &Reaper) {
         self.stdin = None;
+        if let Some(relay) = self.relay.take() {
+            relay.discard();
+        }
         if let Some(logger) = self.logger.take() {
             logger.stop(reaper).await;
         }
@@ -63,6 +80,7 @@ impl ProcessIo {
         ProcessIo {
             stdin,
             logger: None,
+            relay: None,
         }
     }
 }
@@ -82,30 +100,36 @@ pub async fn open(
         child.stdin = Some(reader);
         keep.stdin = Some(writer);
     }
+    // Each stderr destination is opened on its own (never a dup of stdout):
+    // the relay may make it non-blocking, which must not reach stdout.
+    let mut stderr = None;
     match Target::parse(&stdio.stdout)? {
         Target::None => {}
         Target::Path(stdout) => {
-            let out = open_output(stdout)?;
+            child.stdout = Some(open_output(stdout)?);
             if stdio.stderr == stdio.stdout {
-                child.stderr = Some(dup(&out, stdout)?);
+                stderr = Some(open_output(stdout)?);
             }
-            child.stdout = Some(out);
         }
         Target::File(path) => {
-            let out = open_log_file(&path)?;
-            child.stderr = Some(dup(&out, &path)?);
-            child.stdout = Some(out);
+            child.stdout = Some(open_log_file(&path)?);
+            stderr = Some(open_log_file(&path)?);
         }
         Target::Binary { path, args } => {
             let (logger, out, err) =
                 BinaryLogger::spawn(&path, &args, namespace, id, reaper).await?;
             keep.logger = Some(logger);
             child.stdout = Some(out);
-            child.stderr = Some(err);
+            stderr = Some(err);
         }
     }
-    if child.stderr.is_none() && !stdio.stderr.is_empty() {
-        child.stderr = Some(open_output(&stdio.stderr)?);
+    if stderr.is_none() && !stdio.stderr.is_empty() {
+        stderr = Some(open_output(&stdio.stderr)?);
+    }
+    if let Some(destination) = stderr {
+        let (relay, writer) = StderrRelay::new(destination)?;
+        child.stderr = Some(writer);
+        keep.relay = Some(relay);
     }
     Ok((child, keep))
 }
@@ -252,11 +276,6 @@ fn open_log_file(path: &str) -> Result<OwnedFd> {
     Ok(f.into())
 }
 
-fn dup(fd: &OwnedFd, what: &str) -> Result<OwnedFd> {
-    fd.try_clone()
-        .map_err(|e| io_error(format!("duplicating {what}"), e))
-}
-
 fn set_blocking(f: &File) -> std::io::Result<()> {
     let flags = fcntl_getfl(f.as_fd())?;
     fcntl_setfl(f.as_fd(), flags - OFlags::NONBLOCK)?;
@@ -323,7 +342,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("sub/out.log");
         let out = open_log_file(log.to_str().unwrap()).unwrap();
-        let err = dup(&out, "log").unwrap();
+        let err = open_log_file(log.to_str().unwrap()).unwrap();
         use std::io::Write;
         File::from(out).write_all(b"a").unwrap();
         File::from(err).write_all(b"b").unwrap();

@@ -33,6 +33,7 @@ mod mount;
 mod options;
 mod process;
 mod reaper;
+mod relay;
 mod runtime;
 mod server;
 mod service;

@@ -2,7 +2,7 @@
 //! encoded by hand: they are small, and the generated protos we depend on do
 //! not carry them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crated_api::ttrpc::protobuf::{self, CodedInputStream, CodedOutputStream};
 use serde::{Deserialize, Serialize};
@@ -18,8 +18,18 @@ pub const PROCESS_DETAILS: &str = "containerd.runc.v1.ProcessDetails";
 /// The name of the file in the bundle holding the options as JSON, as the
 /// Go shim writes it.
 pub const OPTIONS_FILE: &str = "options.json";
-/// The default state root of the OCI runtime; the namespace is appended.
-pub const DEFAULT_RUNTIME_ROOT: &str = "/run/containerd/runc";
+/// The directory, under the daemon's state directory, that holds the
+/// runtime v2 bundles (`<state>/io.containerd.runtime.v2.task/<ns>/<id>`).
+pub const TASK_STATE_DIR: &str = "io.containerd.runtime.v2.task";
+/// The OCI runtime's state root next to [`TASK_STATE_DIR`] when the runtime
+/// options name none: `<state>/runc/<ns>`, so each daemon's containers live
+/// under its own state directory and two daemons on one host never see each
+/// other's containers.
+pub const RUNTIME_ROOT_DIR: &str = "runc";
+/// The OCI runtime's state root for a bundle outside a daemon's
+/// `<state>/io.containerd.runtime.v2.task` layout: a sibling of the bundle
+/// (a dot name, which no container id can take).
+pub const LOOSE_RUNTIME_ROOT_DIR: &str = ".runc";
 
 /// `containerd.runc.v1.Options`: which OCI runtime binary and how to run it.
 /// The JSON field names are the Go shim's, so either shim's `delete` reads
@@ -114,12 +124,24 @@ impl RuncOptions {
         }
     }
 
-    /// The OCI runtime's state root, before the namespace is appended.
-    pub fn root(&self) -> &str {
-        if self.root.is_empty() {
-            DEFAULT_RUNTIME_ROOT
-        } else {
-            &self.root
+    /// The OCI runtime's state root for the containers of `namespace`
+    /// whose bundle is `bundle`: the options' `root` when given, else one
+    /// under the state directory of the daemon that made the bundle
+    /// (`<state>/runc/<namespace>`), never another daemon's (containerd's
+    /// Go shim uses `/run/containerd/runc` whatever its daemon's state).
+    pub fn runtime_root(&self, bundle: &Path, namespace: &str) -> PathBuf {
+        if !self.root.is_empty() {
+            return Path::new(&self.root).join(namespace);
+        }
+        let ns_dir = bundle.parent();
+        let task_dir = ns_dir.and_then(Path::parent);
+        match (ns_dir, task_dir) {
+            (_, Some(task_dir)) if task_dir.file_name().is_some_and(|n| n == TASK_STATE_DIR) => {
+                let state = task_dir.parent().unwrap_or(task_dir);
+                state.join(RUNTIME_ROOT_DIR).join(namespace)
+            }
+            (Some(parent), _) => parent.join(LOOSE_RUNTIME_ROOT_DIR).join(namespace),
+            (None, _) => bundle.join(LOOSE_RUNTIME_ROOT_DIR).join(namespace),
         }
     }
 
@@ -255,14 +277,37 @@ mod tests {
         let o = RuncOptions::from_any("containerd.runc.v1.Options", &bytes).unwrap();
         assert!(o.no_pivot_root);
         assert_eq!(o.binary(), "crun");
-        assert_eq!(o.root(), "/run/r");
+        assert_eq!(
+            o.runtime_root(Path::new("/any/bundle"), "ns"),
+            Path::new("/run/r/ns")
+        );
     }
 
     #[test]
     fn other_types_and_empty_give_defaults() {
         let o = RuncOptions::from_any("runtimeoptions.v1.Options", b"\x0a\x01x").unwrap();
         assert_eq!(o.binary(), "runc");
-        assert_eq!(o.root(), DEFAULT_RUNTIME_ROOT);
+        assert_eq!(o.root, "");
+    }
+
+    #[test]
+    fn default_runtime_root_is_under_the_daemons_state() {
+        let o = RuncOptions::default();
+        let bundle = Path::new("/run/crated/io.containerd.runtime.v2.task/ns1/c1");
+        assert_eq!(
+            o.runtime_root(bundle, "ns1"),
+            Path::new("/run/crated/runc/ns1")
+        );
+        let other = Path::new("/tmp/x/state/io.containerd.runtime.v2.task/ns1/c1");
+        assert_eq!(
+            o.runtime_root(other, "ns1"),
+            Path::new("/tmp/x/state/runc/ns1")
+        );
+        assert_eq!(
+            o.runtime_root(Path::new("/tmp/b/c1"), "ns1"),
+            Path::new("/tmp/b/.runc/ns1")
+        );
+        assert!(!o.runtime_root(bundle, "ns1").starts_with("/run/containerd"));
     }
 
     #[test]

@@ -85,12 +85,13 @@ pub struct CheckpointArgs<'a> {
 }
 
 impl Runtime {
-    /// `binary` with state under `root/namespace`, logging JSON to
+    /// `binary` with its state under `root` (see
+    /// [`crate::options::RuncOptions::runtime_root`]), logging JSON to
     /// `bundle/log.json`.
-    pub fn new(binary: &str, root: &str, namespace: &str, bundle: &Path) -> Self {
+    pub fn new(binary: &str, root: PathBuf, bundle: &Path) -> Self {
         Runtime {
             binary: binary.to_string(),
-            root: Path::new(root).join(namespace),
+            root,
             log: bundle.join("log.json"),
             systemd_cgroup: false,
             criu: String::new(),

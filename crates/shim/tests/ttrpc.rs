@@ -119,13 +119,9 @@ struct Cleanup {
 impl Drop for Cleanup {
     fn drop(&mut self) {
         let _ = Command::new("runc")
-            .args([
-                "--root",
-                &format!("/run/containerd/runc/{NS}"),
-                "delete",
-                "--force",
-                &self.id,
-            ])
+            .arg("--root")
+            .arg(runc_root(&self.bundle))
+            .args(["delete", "--force", &self.id])
             .output();
         let _ = rustix::mount::unmount(
             self.bundle.join("rootfs"),
@@ -146,8 +142,19 @@ impl Drop for Cleanup {
                 let _ = std::fs::remove_dir(c.path().join(NS));
             }
         }
-        let _ = std::fs::remove_dir(Path::new("/run/containerd/runc").join(NS));
+        let _ = std::fs::remove_dir(runc_root(&self.bundle));
     }
+}
+
+/// Where the shim keeps runc's state for a bundle outside a daemon's state
+/// layout: `.runc/<namespace>` beside the bundle, never containerd's
+/// `/run/containerd/runc`.
+fn runc_root(bundle: &Path) -> PathBuf {
+    bundle
+        .parent()
+        .expect("the bundle has a parent")
+        .join(".runc")
+        .join(NS)
 }
 
 /// Runs `start` in `bundle`; returns the address and the server's pid.

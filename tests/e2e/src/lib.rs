@@ -15,8 +15,11 @@
 
 pub mod bins;
 pub mod cmd;
+pub mod containerd;
 pub mod ctr;
 pub mod daemon;
+pub mod docker;
+pub mod service;
 pub mod util;
 pub mod workload;
 

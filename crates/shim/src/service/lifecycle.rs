@@ -88,7 +88,8 @@ impl Shim {
             _ => RuncOptions::default(),
         };
         options.save(&bundle)?;
-        let runtime = Runtime::new(options.binary(), options.root(), &self.namespace, &bundle)
+        let root = options.runtime_root(&bundle, &self.namespace);
+        let runtime = Runtime::new(options.binary(), root, &bundle)
             .with(options.systemd_cgroup, &options.criu_path);
         let rootfs = if req.rootfs.is_empty() {
             None
@@ -199,9 +200,10 @@ impl Shim {
         &self,
         stdio: &Stdio,
         socket: Option<ConsoleSocket>,
-        keep: ProcessIo,
+        mut keep: ProcessIo,
     ) -> Result<(ProcessIo, Option<Console>)> {
         let Some(socket) = socket else {
+            keep.started();
             return Ok((keep, None));
         };
         let master = socket.receive_master().await?;

@@ -189,6 +189,13 @@ impl Containerd {
         v
     }
 
+    /// The runtime state root our shim uses for this containerd's
+    /// containers: `<state>/runc/<namespace>`, under this daemon's own
+    /// state (never `/run/containerd/runc`).
+    pub fn runc_root(&self) -> PathBuf {
+        self.dir.path().join("state/runc").join(NAMESPACE)
+    }
+
     /// The bundle of container `id`.
     pub fn bundle(&self, id: &str) -> PathBuf {
         self.dir
@@ -312,7 +319,7 @@ impl Containerd {
                 let _ = std::fs::remove_dir(c.path().join(NAMESPACE));
             }
         }
-        let _ = std::fs::remove_dir(Path::new("/run/containerd/runc").join(NAMESPACE));
+        let _ = std::fs::remove_dir(self.runc_root());
         leftover
     }
 }
