@@ -9,12 +9,14 @@
 #   criu               checkpoint support (runc checkpoint needs it)
 #   btrfs-progs        the btrfs snapshotter and its loop-device tests
 #   docker-registry    a real OCI registry on 127.0.0.1 for pull/push tests
+#   containernetworking-plugins  CNI plugins (/usr/lib/cni) for pod networking tests
+#   iproute2           ip, to check links and addresses in pod namespaces
 #
 # Idempotent: it only runs `apt-get update`/`install` when a package is
 # missing, and needs root (or sudo) only then.
 set -euo pipefail
 
-packages=(protobuf-compiler containerd runc crun criu busybox-static btrfs-progs docker-registry)
+packages=(protobuf-compiler containerd runc crun criu busybox-static btrfs-progs docker-registry containernetworking-plugins iproute2)
 
 missing=()
 for pkg in "${packages[@]}"; do
