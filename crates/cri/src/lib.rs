@@ -9,11 +9,13 @@
 //!   threading, capability arguments (`portMappings`, …), and ADD results
 //!   cached under the state directory so a DEL after a crash still has what
 //!   it needs.
+//! - [`log`]: container log records in the CRI format kubelet reads.
 //!
 //! The CRI gRPC services themselves are not served yet.
 
 pub mod cni;
 mod error;
+pub mod log;
 pub mod netns;
 
 pub use error::{Error, Result};
