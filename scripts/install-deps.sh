@@ -41,7 +41,22 @@ if ((${#missing[@]} > 0)); then
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-for tool in protoc ctr runc crun busybox mkfs.btrfs btrfs docker-registry; do
+# Node.js and npm's `spdy-transport`: an independent SPDY/3.1 client for the
+# CRI streaming server's tests (test-only; kept out of the repository).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "install-deps: installing nodejs npm" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  if [[ $EUID -eq 0 ]]; then as_root=(); else as_root=(sudo); fi
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+test_node=/var/tmp/crated-test-node
+if [[ ! -d $test_node/node_modules/spdy-transport ]]; then
+  echo "install-deps: installing npm spdy-transport into $test_node" >&2
+  npm install --prefix "$test_node" --no-audit --no-fund --loglevel=error spdy-transport@3 >&2
+fi
+
+for tool in protoc ctr runc crun busybox mkfs.btrfs btrfs docker-registry ip nsenter node; do
   if ! command -v "$tool" >/dev/null; then
     echo "install-deps: $tool is still missing after installing ${packages[*]}" >&2
     exit 1

@@ -10,6 +10,8 @@
 //!   cached under the state directory so a DEL after a crash still has what
 //!   it needs.
 //! - [`log`]: container log records in the CRI format kubelet reads.
+//! - [`streaming`]: the exec/attach/port-forward server kubelet is sent
+//!   to, over SPDY/3.1 with the remotecommand subprotocols.
 //!
 //! The CRI gRPC services themselves are not served yet.
 
@@ -17,5 +19,6 @@ pub mod cni;
 mod error;
 pub mod log;
 pub mod netns;
+pub mod streaming;
 
 pub use error::{Error, Result};
