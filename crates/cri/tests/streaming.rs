@@ -383,3 +383,95 @@ async fn urls_are_single_use_and_upgrades_are_checked() {
     none.stdout = false;
     assert!(server.exec_url(none).is_err());
 }
+
+/// A WebSocket client session: what each channel received, in order, and
+/// the v5 close signals.
+async fn websocket_session(
+    url: &str,
+    protocol: &str,
+    send: Vec<Vec<u8>>,
+) -> (String, HashMap<u8, Vec<u8>>, Vec<u8>) {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let ws_url = url.replace("http://", "ws://");
+    let host = ws_url
+        .strip_prefix("ws://")
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut request = ws_url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
+    let tcp = TcpStream::connect(host).await.unwrap();
+    let (mut ws, response) = tokio_tungstenite::client_async(request, tcp).await.unwrap();
+    let chosen = response
+        .headers()
+        .get("sec-websocket-protocol")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    for message in send {
+        ws.send(Message::Binary(message.into())).await.unwrap();
+    }
+    let mut channels: HashMap<u8, Vec<u8>> = HashMap::new();
+    let mut closed = Vec::new();
+    while let Some(message) = tokio::time::timeout(std::time::Duration::from_secs(20), ws.next())
+        .await
+        .expect("server went quiet")
+    {
+        match message.unwrap() {
+            Message::Binary(data) => {
+                let (&ch, rest) = data.split_first().unwrap();
+                if ch == 255 {
+                    closed.push(rest[0]);
+                } else {
+                    channels.entry(ch).or_default().extend_from_slice(rest);
+                }
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    (chosen, channels, closed)
+}
+
+#[tokio::test]
+async fn exec_over_websocket_v5_closes_stdin_and_reports_the_exit_code() {
+    let server = server().await;
+    let url = server.exec_url(exec(&["upper", "3"], false, true)).unwrap();
+    let (chosen, channels, closed) = websocket_session(
+        &url,
+        "v5.channel.k8s.io, v4.channel.k8s.io",
+        vec![b"\x00hi there".to_vec(), vec![255, 0]],
+    )
+    .await;
+    assert_eq!(chosen, "v5.channel.k8s.io");
+    assert_eq!(channels[&1], b"HI THERE");
+    assert_eq!(channels[&2], b"done");
+    let status: serde_json::Value = serde_json::from_slice(&channels[&3]).unwrap();
+    assert_eq!(status["reason"], "NonZeroExitCode");
+    assert_eq!(status["details"]["causes"][0]["message"], "3");
+    assert!(
+        closed.contains(&1) && closed.contains(&2) && closed.contains(&3),
+        "{closed:?}"
+    );
+}
+
+#[tokio::test]
+async fn exec_over_websocket_v4_without_stdin() {
+    let server = server().await;
+    let mut req = exec(&["upper"], false, false);
+    req.stdin = false;
+    let url = server.exec_url(req).unwrap();
+    let (chosen, channels, closed) = websocket_session(&url, "v4.channel.k8s.io", Vec::new()).await;
+    assert_eq!(chosen, "v4.channel.k8s.io");
+    assert_eq!(
+        String::from_utf8_lossy(&channels[&3]),
+        r#"{"metadata":{},"status":"Success"}"#
+    );
+    assert!(closed.is_empty(), "v4 has no close signal: {closed:?}");
+}

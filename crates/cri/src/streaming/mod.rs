@@ -18,6 +18,7 @@ mod server;
 mod session;
 pub mod spdy;
 mod tokens;
+mod websocket;
 
 use async_trait::async_trait;
 use tokio::io::DuplexStream;

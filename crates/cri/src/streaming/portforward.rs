@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
 use super::Runtime;
-use super::remotecommand::pump_out;
+use super::remotecommand::{Sink, pump_out};
 use super::session::{IncomingStream, Session};
 
 /// The port-forward subprotocol.
@@ -107,7 +107,8 @@ async fn forward(
     }
     let (ours, theirs) = tokio::io::duplex(64 * 1024);
     let (read_half, write_half) = tokio::io::split(ours);
-    let out = tokio::spawn(pump_out(read_half, data.writer.clone()));
+    let sink: Arc<dyn Sink> = Arc::new(data.writer.clone());
+    let out = tokio::spawn(pump_out(read_half, sink));
     let mut incoming = data.data;
     let inbound = tokio::spawn(async move {
         let mut write_half = write_half;

@@ -2,8 +2,10 @@
 //! protocol): wait for the typed streams the request calls for, connect
 //! them to the runtime, then report the outcome on the error stream.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, DuplexStream};
@@ -36,12 +38,15 @@ pub enum Version {
     V3,
     /// `v4.channel.k8s.io`: the error stream carries a JSON Status.
     V4,
+    /// `v5.channel.k8s.io` (WebSocket only): adds closing one channel.
+    V5,
 }
 
 impl Version {
     /// The version named by a negotiated subprotocol ("" is the legacy v1).
     pub fn from_protocol(protocol: &str) -> Option<Version> {
         match protocol {
+            "v5.channel.k8s.io" => Some(Version::V5),
             "v4.channel.k8s.io" => Some(Version::V4),
             "v3.channel.k8s.io" => Some(Version::V3),
             "v2.channel.k8s.io" => Some(Version::V2),
@@ -92,8 +97,44 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// Serves one exec or attach session: collects the streams, runs `run`
-/// with the runtime's ends, writes the status, closes the connection.
+/// One direction of a session channel going to the client (a SPDY stream
+/// or a WebSocket channel).
+#[async_trait]
+pub trait Sink: Send + Sync + 'static {
+    /// Sends `data`; an error means the client is gone.
+    async fn send(&self, data: &[u8]) -> Result<(), ()>;
+    /// Ends the channel.
+    async fn finish(&self);
+}
+
+#[async_trait]
+impl Sink for StreamWriter {
+    async fn send(&self, data: &[u8]) -> Result<(), ()> {
+        self.write(data).await.map_err(drop)
+    }
+
+    async fn finish(&self) {
+        let _ = self.close().await;
+    }
+}
+
+/// A session's channels, whatever carries them.
+#[derive(Default)]
+pub struct Endpoints {
+    /// Client data for stdin; the channel ends when the client closes it.
+    pub stdin: Option<mpsc::Receiver<Bytes>>,
+    /// Stdout to the client.
+    pub stdout: Option<Arc<dyn Sink>>,
+    /// Stderr to the client.
+    pub stderr: Option<Arc<dyn Sink>>,
+    /// The status channel.
+    pub error: Option<Arc<dyn Sink>>,
+    /// Resize messages from the client.
+    pub resize: Option<mpsc::Receiver<Bytes>>,
+}
+
+/// Serves one exec or attach session over SPDY: collects the streams,
+/// runs the session, closes the connection.
 pub async fn serve<F, Fut>(mut session: Session, version: Version, wanted: Wanted, run: F)
 where
     F: FnOnce(StreamIo) -> Fut,
@@ -131,7 +172,25 @@ where
         session.close().await;
         return;
     }
+    let sink = |s: Option<IncomingStream>| s.map(|s| Arc::new(s.writer) as Arc<dyn Sink>);
+    let endpoints = Endpoints {
+        stdin: streams.stdin.take().map(|s| s.data),
+        resize: streams.resize.take().map(|s| s.data),
+        stdout: sink(streams.stdout.take()),
+        stderr: sink(streams.stderr.take()),
+        error: sink(streams.error.take()),
+    };
+    run_session(endpoints, version, run).await;
+    session.close().await;
+}
 
+/// Connects the channels to the runtime's ends, runs `run`, delivers the
+/// output, then writes the status and ends the status channel.
+pub async fn run_session<F, Fut>(mut endpoints: Endpoints, version: Version, run: F)
+where
+    F: FnOnce(StreamIo) -> Fut,
+    Fut: std::future::Future<Output = Outcome>,
+{
     let mut io = StreamIo {
         stdin: None,
         stdout: None,
@@ -139,28 +198,28 @@ where
         resize: None,
     };
     let mut stdin_pump = None;
-    if let Some(stream) = streams.stdin.take() {
+    if let Some(data) = endpoints.stdin.take() {
         let (ours, theirs) = tokio::io::duplex(PIPE_SIZE);
         io.stdin = Some(theirs);
-        stdin_pump = Some(tokio::spawn(pump_in(stream.data, ours)));
+        stdin_pump = Some(tokio::spawn(pump_in(data, ours)));
     }
     let mut pumps = Vec::new();
     let mut outputs = Vec::new();
-    for stream in [streams.stdout.take(), streams.stderr.take()] {
-        let Some(stream) = stream else {
+    for sink in [endpoints.stdout.take(), endpoints.stderr.take()] {
+        let Some(sink) = sink else {
             outputs.push(None);
             continue;
         };
         let (ours, theirs) = tokio::io::duplex(PIPE_SIZE);
         outputs.push(Some(theirs));
-        pumps.push(tokio::spawn(pump_out(ours, stream.writer)));
+        pumps.push(tokio::spawn(pump_out(ours, sink)));
     }
     io.stderr = outputs.pop().flatten();
     io.stdout = outputs.pop().flatten();
-    if let Some(stream) = streams.resize.take() {
+    if let Some(data) = endpoints.resize.take() {
         let (tx, rx) = mpsc::channel(8);
         io.resize = Some(rx);
-        tokio::spawn(pump_resize(stream.data, tx));
+        tokio::spawn(pump_resize(data, tx));
     }
 
     let outcome = run(io).await;
@@ -172,13 +231,12 @@ where
     for pump in pumps {
         let _ = pump.await;
     }
-    if let Some(error) = streams.error.take() {
+    if let Some(error) = endpoints.error.take() {
         if let Some(text) = status_message(version, &outcome) {
-            let _ = error.writer.write(text.as_bytes()).await;
+            let _ = error.send(text.as_bytes()).await;
         }
-        let _ = error.writer.close().await;
+        error.finish().await;
     }
-    session.close().await;
 }
 
 /// What the error stream says: a JSON Status on v4, a plain message on
@@ -232,22 +290,22 @@ async fn pump_in(mut data: mpsc::Receiver<Bytes>, mut sink: DuplexStream) {
     let _ = sink.shutdown().await;
 }
 
-/// The runtime's output to the client; the runtime's EOF half-closes the
-/// stream. A client that went away drops our end, failing the runtime's
+/// The runtime's output to the client; the runtime's EOF ends the
+/// channel. A client that went away drops our end, failing the runtime's
 /// writes.
-pub(super) async fn pump_out<R: AsyncRead + Unpin>(mut source: R, writer: StreamWriter) {
+pub(super) async fn pump_out<R: AsyncRead + Unpin>(mut source: R, sink: Arc<dyn Sink>) {
     let mut buf = vec![0u8; 32 * 1024];
     loop {
         match source.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                if writer.write(&buf[..n]).await.is_err() {
+                if sink.send(&buf[..n]).await.is_err() {
                     return;
                 }
             }
         }
     }
-    let _ = writer.close().await;
+    sink.finish().await;
 }
 
 /// Decodes the resize stream: consecutive `{"Width":…,"Height":…}`.
@@ -315,6 +373,6 @@ mod tests {
         let streams = Streams::default();
         assert!(!streams.complete(tty, Version::V4));
         assert_eq!(Version::from_protocol(""), Some(Version::V1));
-        assert_eq!(Version::from_protocol("v5.channel.k8s.io"), None);
+        assert_eq!(Version::from_protocol("v6.channel.k8s.io"), None);
     }
 }

@@ -2,7 +2,9 @@
 //! upgrade and subprotocol negotiation.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -13,11 +15,15 @@ use hyper::header::{CONNECTION, HeaderValue, UPGRADE};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 use super::remotecommand::{self, Outcome, Version, Wanted};
 use super::session::Session;
 use super::tokens::{Cached, Tokens};
-use super::{AttachRequest, ExecRequest, PortForwardRequest, Runtime, portforward};
+use super::{
+    AttachRequest, ExecRequest, PortForwardRequest, Runtime, StreamIo, portforward, websocket,
+};
 
 /// The header carrying the offered and chosen subprotocols.
 const PROTOCOL_HEADER: &str = "x-stream-protocol-version";
@@ -193,12 +199,16 @@ async fn handle(
         .headers()
         .get(UPGRADE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+        .unwrap_or("")
+        .to_string();
+    if upgrade.eq_ignore_ascii_case("websocket") {
+        return Ok(websocket_upgrade(req, cached, state.runtime.clone()));
+    }
     if !upgrade.eq_ignore_ascii_case(SPDY) {
         return Ok(plain(
             StatusCode::BAD_REQUEST,
             format!(
-                "streaming needs a connection upgrade to {SPDY} (got {upgrade:?}); WebSocket streaming is not served yet"
+                "streaming needs a connection upgrade to {SPDY} or websocket (got {upgrade:?})"
             ),
         ));
     }
@@ -250,42 +260,142 @@ async fn handle(
     Ok(response)
 }
 
-async fn dispatch(session: Session, protocol: &str, cached: Cached, runtime: Arc<dyn Runtime>) {
+/// What an exec or attach session runs once its channels are connected.
+type RunFn = Box<dyn FnOnce(StreamIo) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send>;
+
+/// The channels an exec or attach session has and what it runs; `None`
+/// for port forwarding.
+fn session_runner(cached: Cached, runtime: Arc<dyn Runtime>) -> Option<(Wanted, RunFn)> {
     match cached {
-        Cached::PortForward(req) => {
-            portforward::serve(session, runtime, req.sandbox_id, req.ports).await;
-        }
+        Cached::PortForward(_) => None,
         Cached::Exec(req) => {
-            let version = Version::from_protocol(protocol).unwrap_or(Version::V1);
             let wanted = Wanted {
                 stdin: req.stdin,
                 stdout: req.stdout,
                 stderr: req.stderr,
                 tty: req.tty,
             };
-            remotecommand::serve(session, version, wanted, |io| async move {
-                match runtime.exec(&req, io).await {
-                    Ok(status) => Outcome::Finished(Some(status)),
-                    Err(e) => Outcome::Failed(e.to_string()),
-                }
-            })
-            .await;
+            let run: RunFn = Box::new(move |io| {
+                Box::pin(async move {
+                    match runtime.exec(&req, io).await {
+                        Ok(status) => Outcome::Finished(Some(status)),
+                        Err(e) => Outcome::Failed(e.to_string()),
+                    }
+                })
+            });
+            Some((wanted, run))
         }
         Cached::Attach(req) => {
-            let version = Version::from_protocol(protocol).unwrap_or(Version::V1);
             let wanted = Wanted {
                 stdin: req.stdin,
                 stdout: req.stdout,
                 stderr: req.stderr,
                 tty: req.tty,
             };
-            remotecommand::serve(session, version, wanted, |io| async move {
-                match runtime.attach(&req, io).await {
-                    Ok(()) => Outcome::Finished(None),
-                    Err(e) => Outcome::Failed(e.to_string()),
-                }
-            })
-            .await;
+            let run: RunFn = Box::new(move |io| {
+                Box::pin(async move {
+                    match runtime.attach(&req, io).await {
+                        Ok(()) => Outcome::Finished(None),
+                        Err(e) => Outcome::Failed(e.to_string()),
+                    }
+                })
+            });
+            Some((wanted, run))
         }
     }
+}
+
+async fn dispatch(session: Session, protocol: &str, cached: Cached, runtime: Arc<dyn Runtime>) {
+    if let Cached::PortForward(req) = &cached {
+        portforward::serve(session, runtime, req.sandbox_id.clone(), req.ports.clone()).await;
+        return;
+    }
+    let version = Version::from_protocol(protocol).unwrap_or(Version::V1);
+    if let Some((wanted, run)) = session_runner(cached, runtime) {
+        remotecommand::serve(session, version, wanted, run).await;
+    }
+}
+
+/// Accepts a WebSocket upgrade for an exec or attach session.
+fn websocket_upgrade(
+    req: Request<Incoming>,
+    cached: Cached,
+    runtime: Arc<dyn Runtime>,
+) -> Response<Full<Bytes>> {
+    if matches!(cached, Cached::PortForward(_)) {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "port forwarding over WebSocket is not served yet: upgrade to SPDY/3.1",
+        );
+    }
+    let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "WebSocket upgrade without Sec-WebSocket-Key",
+        );
+    };
+    let offered: Vec<String> = req
+        .headers()
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let chosen = if offered.is_empty() {
+        None
+    } else {
+        match offered
+            .iter()
+            .find(|p| websocket::PROTOCOLS.contains(&p.as_str()))
+        {
+            Some(p) => Some(p.clone()),
+            None => {
+                return plain(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "none of the WebSocket subprotocols {offered:?} is served; use one of {:?}",
+                        websocket::PROTOCOLS
+                    ),
+                );
+            }
+        }
+    };
+    let version = chosen
+        .as_deref()
+        .and_then(Version::from_protocol)
+        .unwrap_or(Version::V1);
+    let on_upgrade = hyper::upgrade::on(req);
+    tokio::spawn(async move {
+        let Some((wanted, run)) = session_runner(cached, runtime) else {
+            return;
+        };
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let ws = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    tokio_tungstenite::tungstenite::protocol::Role::Server,
+                    None,
+                )
+                .await;
+                websocket::serve(ws, version, wanted, run).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
+        }
+    });
+    let mut response = plain(StatusCode::SWITCHING_PROTOCOLS, "");
+    let headers = response.headers_mut();
+    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    let accept = derive_accept_key(key.as_bytes());
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        headers.insert("sec-websocket-accept", v);
+    }
+    if let Some(p) = chosen
+        && let Ok(v) = HeaderValue::from_str(&p)
+    {
+        headers.insert("sec-websocket-protocol", v);
+    }
+    response
 }
