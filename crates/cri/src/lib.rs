@@ -10,6 +10,8 @@
 //!   cached under the state directory so a DEL after a crash still has what
 //!   it needs.
 //! - [`log`]: container log records in the CRI format kubelet reads.
+//! - [`store`]: names, id prefixes and List* filters as containerd's CRI
+//!   keeps them.
 //! - [`streaming`]: the exec/attach/port-forward server kubelet is sent
 //!   to, over SPDY/3.1 with the remotecommand subprotocols.
 //!
@@ -19,6 +21,7 @@ pub mod cni;
 mod error;
 pub mod log;
 pub mod netns;
+pub mod store;
 pub mod streaming;
 
 pub use error::{Error, Result};
