@@ -113,6 +113,7 @@ fn in_netns(ns: &NetNs, args: &[&str]) -> std::process::Output {
 }
 
 #[tokio::test]
+#[ignore = "requires root"]
 async fn a_pod_gets_an_address_on_the_bridge_and_gives_it_back() {
     let mut setup = Setup::new("a", "");
     let ns = setup.netns("pod-a");
@@ -151,6 +152,7 @@ async fn a_pod_gets_an_address_on_the_bridge_and_gives_it_back() {
 }
 
 #[tokio::test]
+#[ignore = "requires root"]
 async fn teardown_after_a_restart_uses_the_cached_config() {
     let mut setup = Setup::new("b", "");
     let ns = setup.netns("pod-b");
@@ -169,6 +171,7 @@ async fn teardown_after_a_restart_uses_the_cached_config() {
 }
 
 #[tokio::test]
+#[ignore = "requires root"]
 async fn a_failed_add_detaches_what_it_attached() {
     let mut setup = Setup::new("c", r#",{"type":"no-such-plugin"}"#);
     let ns = setup.netns("pod-c");
