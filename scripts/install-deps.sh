@@ -17,6 +17,8 @@
 #                      grpc-core sends the socket path as :authority on unix:
 #   golang-go, golang-github-containerd-containerd-dev
 #                      a Go program on containerd 1.6's client library (e2e)
+#   containernetworking-plugins  CNI plugins (/usr/lib/cni) for pod networking tests
+#   iproute2           ip, to check links and addresses in pod namespaces
 #
 # Idempotent: it only runs `apt-get update`/`install` when a package is
 # missing, and needs root (or sudo) only then and for the service settings
@@ -31,7 +33,7 @@
 # every interface (Debian's default is `addr: :5000`).
 set -euo pipefail
 
-packages=(protobuf-compiler containerd runc crun criu busybox-static btrfs-progs docker-registry docker.io python3-grpcio python3-venv golang-go golang-github-containerd-containerd-dev)
+packages=(protobuf-compiler containerd runc crun criu busybox-static btrfs-progs docker-registry docker.io python3-grpcio python3-venv golang-go golang-github-containerd-containerd-dev containernetworking-plugins iproute2)
 
 # Services these packages enable at boot; the tests start their own
 # instances on private sockets and 127.0.0.1.
@@ -97,7 +99,21 @@ if ! "$GRPCIO_VENV/bin/python" -c 'import grpc' 2>/dev/null; then
   "$GRPCIO_VENV/bin/pip" install -q 'grpcio>=1.60'
 fi
 
-for tool in protoc ctr runc crun busybox mkfs.btrfs btrfs docker-registry go /usr/sbin/dockerd /usr/bin/docker; do
+# Node.js and npm's `spdy-transport`: an independent SPDY/3.1 client for the
+# CRI streaming server's tests (test-only; kept out of the repository).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "install-deps: installing nodejs npm" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+test_node=/var/tmp/crated-test-node
+if [[ ! -d $test_node/node_modules/spdy-transport ]]; then
+  echo "install-deps: installing npm spdy-transport into $test_node" >&2
+  npm install --prefix "$test_node" --no-audit --no-fund --loglevel=error spdy-transport@3 >&2
+fi
+
+for tool in protoc ctr runc crun busybox mkfs.btrfs btrfs docker-registry go /usr/sbin/dockerd /usr/bin/docker ip nsenter node; do
   if ! command -v "$tool" >/dev/null; then
     echo "install-deps: $tool is still missing after installing ${packages[*]}" >&2
     exit 1
