@@ -12,61 +12,23 @@ pub use prost;
 pub use prost_types;
 pub use tonic;
 
-/// Tonic server traits, one module per containerd gRPC service.
+/// Tonic server traits, one module per containerd gRPC service, generated
+/// from the service definitions `containerd-client` ships (see `build.rs`).
 #[allow(missing_docs, clippy::all)]
 pub mod server {
-    include!(concat!(
-        env!("OUT_DIR"),
-        "/containerd.services.version.v1.Version.rs"
-    ));
-    include!(concat!(
-        env!("OUT_DIR"),
-        "/containerd.services.introspection.v1.Introspection.rs"
-    ));
-    include!(concat!(
-        env!("OUT_DIR"),
-        "/containerd.services.namespaces.v1.Namespaces.rs"
-    ));
-    include!(concat!(
-        env!("OUT_DIR"),
-        "/containerd.services.events.v1.Events.rs"
-    ));
-    include!(concat!(
-        env!("OUT_DIR"),
-        "/containerd.services.leases.v1.Leases.rs"
-    ));
-    include!(concat!(
-        env!("OUT_DIR"),
-        "/containerd.services.content.v1.Content.rs"
-    ));
-    include!(concat!(
-        env!("OUT_DIR"),
-        "/containerd.services.containers.v1.Containers.rs"
-    ));
-    include!(concat!(
-        env!("OUT_DIR"),
-        "/containerd.services.images.v1.Images.rs"
-    ));
-    include!(concat!(
-        env!("OUT_DIR"),
-        "/containerd.services.snapshots.v1.Snapshots.rs"
-    ));
-    include!(concat!(
-        env!("OUT_DIR"),
-        "/containerd.services.diff.v1.Diff.rs"
-    ));
-    include!(concat!(
-        env!("OUT_DIR"),
-        "/containerd.services.tasks.v1.Tasks.rs"
-    ));
-    include!(concat!(
-        env!("OUT_DIR"),
-        "/containerd.services.streaming.v1.Streaming.rs"
-    ));
-    include!(concat!(
-        env!("OUT_DIR"),
-        "/containerd.services.transfer.v1.Transfer.rs"
-    ));
+    include!(concat!(env!("OUT_DIR"), "/containerd.services.version.v1.rs"));
+    include!(concat!(env!("OUT_DIR"), "/containerd.services.introspection.v1.rs"));
+    include!(concat!(env!("OUT_DIR"), "/containerd.services.namespaces.v1.rs"));
+    include!(concat!(env!("OUT_DIR"), "/containerd.services.events.v1.rs"));
+    include!(concat!(env!("OUT_DIR"), "/containerd.services.leases.v1.rs"));
+    include!(concat!(env!("OUT_DIR"), "/containerd.services.content.v1.rs"));
+    include!(concat!(env!("OUT_DIR"), "/containerd.services.containers.v1.rs"));
+    include!(concat!(env!("OUT_DIR"), "/containerd.services.images.v1.rs"));
+    include!(concat!(env!("OUT_DIR"), "/containerd.services.snapshots.v1.rs"));
+    include!(concat!(env!("OUT_DIR"), "/containerd.services.diff.v1.rs"));
+    include!(concat!(env!("OUT_DIR"), "/containerd.services.tasks.v1.rs"));
+    include!(concat!(env!("OUT_DIR"), "/containerd.services.streaming.v1.rs"));
+    include!(concat!(env!("OUT_DIR"), "/containerd.services.transfer.v1.rs"));
 }
 
 /// The gRPC metadata key that carries the namespace of a request.
