@@ -16,19 +16,52 @@ pub use tonic;
 /// from the service definitions `containerd-client` ships (see `build.rs`).
 #[allow(missing_docs, clippy::all)]
 pub mod server {
-    include!(concat!(env!("OUT_DIR"), "/containerd.services.version.v1.rs"));
-    include!(concat!(env!("OUT_DIR"), "/containerd.services.introspection.v1.rs"));
-    include!(concat!(env!("OUT_DIR"), "/containerd.services.namespaces.v1.rs"));
-    include!(concat!(env!("OUT_DIR"), "/containerd.services.events.v1.rs"));
-    include!(concat!(env!("OUT_DIR"), "/containerd.services.leases.v1.rs"));
-    include!(concat!(env!("OUT_DIR"), "/containerd.services.content.v1.rs"));
-    include!(concat!(env!("OUT_DIR"), "/containerd.services.containers.v1.rs"));
-    include!(concat!(env!("OUT_DIR"), "/containerd.services.images.v1.rs"));
-    include!(concat!(env!("OUT_DIR"), "/containerd.services.snapshots.v1.rs"));
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/containerd.services.version.v1.rs"
+    ));
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/containerd.services.introspection.v1.rs"
+    ));
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/containerd.services.namespaces.v1.rs"
+    ));
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/containerd.services.events.v1.rs"
+    ));
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/containerd.services.leases.v1.rs"
+    ));
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/containerd.services.content.v1.rs"
+    ));
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/containerd.services.containers.v1.rs"
+    ));
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/containerd.services.images.v1.rs"
+    ));
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/containerd.services.snapshots.v1.rs"
+    ));
     include!(concat!(env!("OUT_DIR"), "/containerd.services.diff.v1.rs"));
     include!(concat!(env!("OUT_DIR"), "/containerd.services.tasks.v1.rs"));
-    include!(concat!(env!("OUT_DIR"), "/containerd.services.streaming.v1.rs"));
-    include!(concat!(env!("OUT_DIR"), "/containerd.services.transfer.v1.rs"));
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/containerd.services.streaming.v1.rs"
+    ));
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/containerd.services.transfer.v1.rs"
+    ));
 }
 
 /// The gRPC metadata key that carries the namespace of a request.

@@ -5,11 +5,11 @@
 
 mod common;
 
-use crated_testkit::pki::{self, Pki};
 use common::{Registry, RegistryOptions, RegistryTls, image, write_hosts_toml};
 use crated_core::ErrorKind;
 use crated_remotes::hosts::TlsConfig;
 use crated_remotes::{PushOutcome, Resolver, ResolverOptions};
+use crated_testkit::pki::{self, Pki};
 
 fn https_registry(pki: &Pki) -> Registry {
     Registry::start_with(RegistryOptions {

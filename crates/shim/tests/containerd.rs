@@ -24,7 +24,8 @@ fn id(name: &str) -> String {
 fn run_rm_captures_output_and_propagates_the_exit_code() {
     let c = common::containerd(&["containerd-shim-crated-v1"]);
     let t = id("rm");
-    let out = c.ctr(&c.run_args(RUNTIME, 
+    let out = c.ctr(&c.run_args(
+        RUNTIME,
         &["--rm"],
         &t,
         &["/bin/sh", "-c", "echo out; echo err >&2; exit 3"],
@@ -61,7 +62,11 @@ fn detached_task_exec_ps_pause_resume_metrics_kill_rm() {
     );
 
     let out = c.ctr(&["tasks", "exec", "--exec-id", "e1", &t, "/bin/echo", "hi"]);
-    assert_eq!((out.code(), out.stdout().as_str()), (Some(0), "hi\n"), "{out:?}");
+    assert_eq!(
+        (out.code(), out.stdout().as_str()),
+        (Some(0), "hi\n"),
+        "{out:?}"
+    );
     let out = c.ctr(&[
         "tasks",
         "exec",
@@ -171,7 +176,9 @@ fn tty_session_through_a_pty() {
     let _ = typing.join();
     assert_eq!(out.code(), Some(5), "{out:?}\n{}", c.log());
     assert!(
-        out.stdout().lines().any(|l| l.trim_end_matches('\r') == "hi"),
+        out.stdout()
+            .lines()
+            .any(|l| l.trim_end_matches('\r') == "hi"),
         "{out:?}"
     );
     c.finish();
@@ -252,7 +259,8 @@ fn task_events_reach_the_daemon() {
     c.ctr(&["tasks", "rm", &t]).ok();
     // A shell that outgrows a 20 MB memory limit is OOM-killed.
     let hog = "a=$(head -c 60000000 /dev/zero | tr '\\0' x); echo ${#a}";
-    let oom = c.ctr(&c.run_args(RUNTIME, 
+    let oom = c.ctr(&c.run_args(
+        RUNTIME,
         &["--rm", "--memory-limit", "20000000"],
         &id("oom"),
         &["/bin/sh", "-c", hog],
@@ -301,7 +309,12 @@ fn unknown_runtime_options_and_missing_rootfs_fail_cleanly() {
     assert!(!out.status.success(), "{out:?}");
     // The daemon and the shim machinery keep working afterwards.
     let _ = c.ctr(&["containers", "rm", &t]);
-    let out = c.ctr(&c.run_args(RUNTIME, &["--rm"], &id("good"), &["/bin/echo", "still fine"]));
+    let out = c.ctr(&c.run_args(
+        RUNTIME,
+        &["--rm"],
+        &id("good"),
+        &["/bin/echo", "still fine"],
+    ));
     assert_eq!(out.stdout(), "still fine\n", "{out:?}");
     c.finish();
 }
@@ -338,7 +351,8 @@ fn file_and_binary_log_uris() {
     let dir = c.dir.path().join("logs");
     let file = dir.join("file.log");
     let uri = format!("file://{}", file.display());
-    let out = c.ctr(&c.run_args(RUNTIME, 
+    let out = c.ctr(&c.run_args(
+        RUNTIME,
         &["--rm", "--log-uri", &uri],
         &id("file"),
         &["/bin/sh", "-c", "echo out; echo err >&2"],
@@ -365,7 +379,8 @@ fn file_and_binary_log_uris() {
     .unwrap();
     let uri = format!("binary://{}?level=debug", logger.display());
     let t = id("binary");
-    let out = c.ctr(&c.run_args(RUNTIME, 
+    let out = c.ctr(&c.run_args(
+        RUNTIME,
         &["--rm", "--log-uri", &uri],
         &t,
         &["/bin/sh", "-c", "echo out; echo err >&2"],

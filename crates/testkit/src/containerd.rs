@@ -306,7 +306,10 @@ impl Containerd {
 impl Drop for Containerd {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("--- containerd log ---\n{}\n--- end of containerd log ---", self.log());
+            eprintln!(
+                "--- containerd log ---\n{}\n--- end of containerd log ---",
+                self.log()
+            );
         }
         self.cleanup();
     }

@@ -473,7 +473,8 @@ impl DaemonBuilder {
         if !self.runtime_paths.is_empty() {
             runtime_paths.push_str("[plugins.\"io.containerd.runtime.v2.task\".runtime_paths]\n");
             for (runtime, shim) in &self.runtime_paths {
-                runtime_paths.push_str(&format!("{runtime:?} = {:?}\n", shim.display().to_string()));
+                runtime_paths
+                    .push_str(&format!("{runtime:?} = {:?}\n", shim.display().to_string()));
             }
         }
         let config = format!(

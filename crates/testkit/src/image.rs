@@ -303,4 +303,3 @@ pub fn check_tree(root: &Path, expected: &Expected) {
     );
     assert_eq!(std::fs::read(root.join("data/new.txt")).unwrap(), b"new\n");
 }
-

@@ -207,7 +207,10 @@ impl Registry {
 impl Drop for Registry {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("--- registry log ---\n{}\n--- end of registry log ---", self.log());
+            eprintln!(
+                "--- registry log ---\n{}\n--- end of registry log ---",
+                self.log()
+            );
         }
         if let Some(mut child) = self.child.take() {
             signal_pid(child.id(), nix::sys::signal::Signal::SIGTERM);

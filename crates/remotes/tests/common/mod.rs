@@ -7,6 +7,7 @@
 pub mod http;
 pub mod image;
 
+#[allow(unused_imports)]
 pub use crated_testkit::registry::{
     Registry, RegistryOptions, RegistryTls, free_port, htpasswd_line, write_hosts_toml,
 };

@@ -442,7 +442,8 @@ fn containers_create_label_info_start_attach_rm() {
         .ok();
     assert_eq!(labels.stdout(), "tier=1\n");
     let info: serde_json::Value =
-        serde_json::from_str(&daemon.cratectl(&["containers", "info", "c1"]).ok().stdout()).unwrap();
+        serde_json::from_str(&daemon.cratectl(&["containers", "info", "c1"]).ok().stdout())
+            .unwrap();
     assert_eq!(info["ID"], "c1");
     assert_eq!(info["Runtime"]["Name"], "io.containerd.runc.v2");
     assert_eq!(info["Labels"]["tier"], "1");
@@ -524,17 +525,19 @@ fn tty_session_through_a_pty() {
     };
     let pty = nix::pty::openpty(Some(&size), None).expect("openpty");
     let slave = std::fs::File::from(pty.slave);
-    let mut cmd = daemon.cratectl_cmd(&[
-        "run",
-        "--rm",
-        "-t",
-        "--fifo-dir",
-        &fifo,
-        "--rootfs",
-        rootfs.to_str().unwrap(),
-        "tty1",
-        "sh",
-    ]).command();
+    let mut cmd = daemon
+        .cratectl_cmd(&[
+            "run",
+            "--rm",
+            "-t",
+            "--fifo-dir",
+            &fifo,
+            "--rootfs",
+            rootfs.to_str().unwrap(),
+            "tty1",
+            "sh",
+        ])
+        .command();
     cmd.stdin(slave.try_clone().unwrap())
         .stdout(slave.try_clone().unwrap())
         .stderr(slave);

@@ -22,14 +22,14 @@ fn ctr_import_export_and_content_fetch() {
     let archive = daemon.dir().join("in.tar");
     std::fs::write(&archive, image.oci_archive(name)).unwrap();
 
-    daemon.ctr(&[
+    daemon
+        .ctr(&[
             "images",
             "import",
             "--all-platforms",
             archive.to_str().unwrap(),
-        ],
-    )
-    .ok();
+        ])
+        .ok();
     assert!(
         image_names(&daemon).iter().any(|n| n == name),
         "imported: {:?}",
@@ -40,33 +40,35 @@ fn ctr_import_export_and_content_fetch() {
     let registry = Registry::start();
     let remote = format!("{}/ctr-io:1", registry.localhost());
     daemon.ctr(&["images", "tag", name, &remote]).ok();
-    daemon.ctr(&["images", "push", "--plain-http", &remote]).ok();
+    daemon
+        .ctr(&["images", "push", "--plain-http", &remote])
+        .ok();
     daemon.ctr(&["images", "rm", "--sync", &remote]).ok();
 
     let exported = daemon.dir().join("out.tar");
-    daemon.ctr(&[
+    daemon
+        .ctr(&[
             "images",
             "export",
             "--all-platforms",
             exported.to_str().unwrap(),
             name,
-        ],
-    )
-    .ok();
+        ])
+        .ok();
     assert!(std::fs::metadata(&exported).unwrap().len() > 0);
     daemon.ctr(&["images", "rm", "--sync", name]).ok();
     assert!(
         daemon.ctr(&["content", "ls", "-q"]).ok().lines().is_empty(),
         "content left after rm --sync"
     );
-    daemon.ctr(&[
+    daemon
+        .ctr(&[
             "images",
             "import",
             "--all-platforms",
             exported.to_str().unwrap(),
-        ],
-    )
-    .ok();
+        ])
+        .ok();
     assert!(
         image_names(&daemon).iter().any(|n| n == name),
         "re-imported: {:?}",
@@ -78,7 +80,9 @@ fn ctr_import_export_and_content_fetch() {
         daemon.ctr(&["content", "ls", "-q"]).ok().lines().is_empty(),
         "content left before fetch"
     );
-    daemon.ctr(&["content", "fetch", "--plain-http", &remote]).ok();
+    daemon
+        .ctr(&["content", "fetch", "--plain-http", &remote])
+        .ok();
     let digests = daemon.ctr(&["content", "ls", "-q"]).ok().lines();
     assert!(
         digests.len() >= 3,

@@ -200,7 +200,8 @@ fn run_from_an_image_and_manage_images() {
         ])
         .ok();
     let info: serde_json::Value =
-        serde_json::from_str(&daemon.cratectl(&["containers", "info", "i3"]).ok().stdout()).unwrap();
+        serde_json::from_str(&daemon.cratectl(&["containers", "info", "i3"]).ok().stdout())
+            .unwrap();
     assert_eq!(info["Image"], IMAGE);
     assert_eq!(info["SnapshotKey"], "i3");
     assert_eq!(info["Snapshotter"], "overlayfs");

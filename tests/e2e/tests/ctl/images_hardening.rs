@@ -236,9 +236,9 @@ fn assert_refused(daemon: &Daemon, out: Output, name: &str, words: &[&str], left
     }
     for snapshotter in ["overlayfs", "native"] {
         let keys = daemon
-                .cratectl(&["snapshots", "--snapshotter", snapshotter, "ls", "-q"])
-                .ok()
-                .lines();
+            .cratectl(&["snapshots", "--snapshotter", snapshotter, "ls", "-q"])
+            .ok()
+            .lines();
         assert!(
             keys.is_empty(),
             "no snapshot is left in {snapshotter}: {keys:?}"
@@ -258,16 +258,16 @@ fn ctr_pull_with(daemon: &Daemon, snapshotter: &str) {
     let local = "docker.io/test/snap:1";
     let remote = format!("{}/test/snap:1", registry.localhost());
     push_test_image(daemon, &image, local, &remote, &["--plain-http"]);
-    daemon.ctr(&[
+    daemon
+        .ctr(&[
             "images",
             "pull",
             "--plain-http",
             "--snapshotter",
             snapshotter,
             &remote,
-        ],
-    )
-    .ok();
+        ])
+        .ok();
     let names = daemon.ctr(&["images", "ls", "-q"]).ok().lines();
     assert_eq!(names, vec![remote.clone()]);
     let check = daemon.ctr(&["images", "check"]).ok().stdout();
@@ -765,7 +765,9 @@ fn zstd_layer_unpacks() {
         ])
         .ok();
     daemon.cratectl(&["images", "rm", "--sync", name]).ok();
-    daemon.ctr(&["images", "pull", "--plain-http", &remote]).ok();
+    daemon
+        .ctr(&["images", "pull", "--plain-http", &remote])
+        .ok();
     with_mounted(&daemon, &remote, "overlayfs", |root| {
         assert_eq!(
             std::fs::read(root.join("etc/zstd.txt")).unwrap(),

@@ -15,10 +15,7 @@
 //! with a whiteout and an opaque directory; a config per platform; an
 //! OCI index naming the host's platform and one other.
 
-
-use crate::common::{
-    Daemon, assert_image_files, content_digests, image_names, snapshot_keys,
-};
+use crate::common::{Daemon, assert_image_files, content_digests, image_names, snapshot_keys};
 use crated_e2e::Cmd;
 use crated_e2e::image::{TestImage, build_image, other_platform};
 use crated_e2e::registry::Registry;
@@ -98,13 +95,17 @@ fn images_round_trip_through_a_registry() {
         out.stdout()
     );
     for layer in &image.layers {
-        assert!(out.stdout().contains(&format!("{layer}: ")), "{}", out.stdout());
+        assert!(
+            out.stdout().contains(&format!("{layer}: ")),
+            "{}",
+            out.stdout()
+        );
     }
     let served = registry
-        .request("GET", &format!(
-            "/v2/test/busybox/manifests/{}",
-            image.index_digest
-        ))
+        .request(
+            "GET",
+            &format!("/v2/test/busybox/manifests/{}", image.index_digest),
+        )
         .unwrap_or_default();
     assert!(served.starts_with("HTTP/1.1 200"), "{served}");
 
@@ -229,7 +230,10 @@ fn snapshots_on_an_active_snapshot(daemon: &Daemon, image: &TestImage) {
         .ok()
         .stdout();
     assert!(labelled.contains("team=images"), "{labelled}");
-    let info = daemon.cratectl(&["snapshots", "info", "work"]).ok().stdout();
+    let info = daemon
+        .cratectl(&["snapshots", "info", "work"])
+        .ok()
+        .stdout();
     let info: serde_json::Value = serde_json::from_str(&info).unwrap();
     assert_eq!(info["Kind"], "Active");
     assert_eq!(info["Parent"], chain.as_str());
@@ -320,7 +324,9 @@ fn ctr_pulls_what_cratectl_pushed() {
     daemon.cratectl(&["images", "rm", "--sync", local]).ok();
     assert!(content_digests(&daemon).is_empty());
 
-    daemon.ctr(&["images", "pull", "--plain-http", &remote]).ok();
+    daemon
+        .ctr(&["images", "pull", "--plain-http", &remote])
+        .ok();
     let names = daemon.ctr(&["images", "ls", "-q"]).ok().lines();
     assert_eq!(names, vec![remote.clone()]);
     let snapshots = daemon.ctr(&["snapshots", "ls"]).ok().stdout();
@@ -377,7 +383,9 @@ fn pull_platforms() {
     let local = "docker.io/test/busybox:3";
     let remote = format!("{}/test/busybox:3", registry.localhost());
     daemon
-        .cratectl_stdin(&["images", "import", "--all-platforms", "--no-unpack", "-"], image.oci_archive(local),
+        .cratectl_stdin(
+            &["images", "import", "--all-platforms", "--no-unpack", "-"],
+            image.oci_archive(local),
         )
         .ok();
     assert!(snapshot_keys(&daemon).is_empty(), "--no-unpack");
