@@ -10,6 +10,10 @@
 #   btrfs-progs        the btrfs snapshotter and its loop-device tests
 #   docker-registry    a real OCI registry on 127.0.0.1 for pull/push tests
 #
+# and the Rust tools the checks use, with `cargo install --locked` when
+# missing: cargo-nextest (the test runner), cargo-machete (unused
+# dependencies) and cargo-deny (licences, bans, sources).
+#
 # Idempotent: it only runs `apt-get update`/`install` when a package is
 # missing, and needs root (or sudo) only then.
 set -euo pipefail
@@ -50,8 +54,10 @@ if ! command -v cargo >/dev/null; then
   echo "install-deps: cargo not found; install Rust with rustup; rust-toolchain.toml picks the version" >&2
   exit 1
 fi
-if ! cargo nextest --version >/dev/null 2>&1; then
-  echo "install-deps: cargo-nextest not found; installing it with cargo install" >&2
-  cargo install --locked cargo-nextest
-fi
-echo "install-deps: ok ($(ctr --version | head -1); $(protoc --version); $(cargo nextest --version | head -1))" >&2
+for tool in cargo-nextest cargo-machete cargo-deny; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "install-deps: $tool not found; installing it with cargo install --locked" >&2
+    cargo install --locked "$tool"
+  fi
+done
+echo "install-deps: ok ($(ctr --version | head -1); $(protoc --version); $(cargo nextest --version | head -1); $(cargo machete --version 2>&1 | head -1); $(cargo deny --version))" >&2
