@@ -14,7 +14,9 @@ pub use tonic;
 
 /// Tonic server traits, one module per containerd gRPC service, generated
 /// from the service definitions `containerd-client` ships (see `build.rs`).
-#[allow(missing_docs, clippy::all)]
+// The generated docs are containerd's proto comments, written for Go's
+// godoc, not rustdoc (e.g. `namespace==<namespace>` reads as HTML).
+#[allow(missing_docs, clippy::all, rustdoc::all)]
 pub mod server {
     include!(concat!(
         env!("OUT_DIR"),
