@@ -14,6 +14,47 @@ use std::path::{Path, PathBuf};
 
 use crate::util::sha256_digest as sha256;
 
+/// A tar of regular files (mode 0644), as OCI layout and `docker save`
+/// archives are: [`FileTar::add`] each file, then [`FileTar::finish`].
+pub struct FileTar {
+    builder: tar::Builder<Vec<u8>>,
+}
+
+impl FileTar {
+    /// An empty archive.
+    pub fn new() -> FileTar {
+        FileTar {
+            builder: tar::Builder::new(Vec::new()),
+        }
+    }
+
+    /// Appends the file `path` holding `data`.
+    #[track_caller]
+    pub fn add(&mut self, path: &str, data: &[u8]) {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        self.builder
+            .append_data(&mut header, path, data)
+            .unwrap_or_else(|e| panic!("adding {path} to a tar: {e}"));
+    }
+
+    /// The archive's bytes.
+    #[track_caller]
+    pub fn finish(self) -> Vec<u8> {
+        self.builder
+            .into_inner()
+            .unwrap_or_else(|e| panic!("finishing a tar: {e}"))
+    }
+}
+
+impl Default for FileTar {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A tar entry of a test layer.
 pub enum Entry<'a> {
     /// A directory (0755).
@@ -229,14 +270,8 @@ pub fn build_image() -> TestImage {
 impl TestImage {
     /// An OCI layout tar naming the index `name`.
     pub fn oci_archive(&self, name: &str) -> Vec<u8> {
-        let mut builder = tar::Builder::new(Vec::new());
-        let mut add = |path: &str, data: &[u8]| {
-            let mut header = tar::Header::new_ustar();
-            header.set_size(data.len() as u64);
-            header.set_mode(0o644);
-            header.set_entry_type(tar::EntryType::Regular);
-            builder.append_data(&mut header, path, data).unwrap();
-        };
+        let mut tar = FileTar::new();
+        let mut add = |path: &str, data: &[u8]| tar.add(path, data);
         add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
         for (digest, data) in &self.blobs {
             add(&format!("blobs/{}", digest.replace(':', "/")), data);
@@ -252,7 +287,7 @@ impl TestImage {
         }))
         .unwrap();
         add("index.json", &index);
-        builder.into_inner().unwrap()
+        tar.finish()
     }
 
     /// The chain id of the whole image.

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::{Daemon, image_names, start_daemon_with};
-use crated_e2e::image::{Entry, TestImage, build_image, check_tree, gzip, tar_of};
+use crated_e2e::image::{Entry, FileTar, TestImage, build_image, check_tree, gzip, tar_of};
 use crated_e2e::registry::{Registry, RegistryOptions, RegistryTls};
 use crated_e2e::sha256_digest as sha256;
 use crated_e2e::{Cmd, Output};
@@ -86,14 +86,8 @@ fn layout_with_layer(
         "layers": [{"mediaType": media_type, "digest": layer_digest, "size": layer.len()}],
     }))
     .unwrap();
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut add = |path: &str, data: &[u8]| {
-        let mut header = tar::Header::new_ustar();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, path, data).unwrap();
-    };
+    let mut tar = FileTar::new();
+    let mut add = |path: &str, data: &[u8]| tar.add(path, data);
     add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
     add(
         &format!("blobs/{}", sha256(&config).replace(':', "/")),
@@ -118,7 +112,7 @@ fn layout_with_layer(
     }))
     .unwrap();
     add("index.json", &index);
-    builder.into_inner().unwrap()
+    tar.finish()
 }
 
 /// A tar with raw entry names (no sanitising by the tar crate):

@@ -17,7 +17,7 @@
 
 use crate::common::{Daemon, assert_image_files, content_digests, image_names, snapshot_keys};
 use crated_e2e::Cmd;
-use crated_e2e::image::{TestImage, build_image, other_platform};
+use crated_e2e::image::{FileTar, TestImage, build_image, other_platform};
 use crated_e2e::registry::Registry;
 
 // ---------------------------------------------------------------------
@@ -541,14 +541,8 @@ fn docker_save_archives_import() {
     };
     let manifest: serde_json::Value = serde_json::from_slice(&find(&image.host_manifest)).unwrap();
     let config_digest = manifest["config"]["digest"].as_str().unwrap().to_string();
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut add = |path: &str, data: &[u8]| {
-        let mut header = tar::Header::new_ustar();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, path, data).unwrap();
-    };
+    let mut tar = FileTar::new();
+    let mut add = |path: &str, data: &[u8]| tar.add(path, data);
     let config_path = format!("{}.json", &config_digest[7..]);
     add(&config_path, &find(&config_digest));
     let mut layer_paths = Vec::new();
@@ -566,7 +560,7 @@ fn docker_save_archives_import() {
     }]))
     .unwrap();
     add("manifest.json", &manifest_json);
-    let archive = builder.into_inner().unwrap();
+    let archive = tar.finish();
     let out = daemon
         .cratectl_stdin(&["images", "import", "-"], archive.clone())
         .ok();
