@@ -45,9 +45,9 @@ unprivileged_lane() {
     return
   fi
   local user=${CRATED_TEST_USER:-nobody}
-  local meta
-  meta=$(mktemp -d /tmp/crated-unprivileged.XXXXXX)
-  trap 'rm -rf "$meta"' RETURN
+  unprivileged_meta=$(mktemp -d /tmp/crated-unprivileged.XXXXXX)
+  trap 'rm -rf "$unprivileged_meta"' EXIT
+  local meta=$unprivileged_meta
   # Reuse the build: the user runs the test binaries already built, through
   # nextest's build metadata, without cargo.
   cargo nextest list --workspace --list-type binaries-only --message-format json >"$meta/binaries.json"
