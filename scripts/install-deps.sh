@@ -20,6 +20,10 @@
 #   containernetworking-plugins  CNI plugins (/usr/lib/cni) for pod networking tests
 #   iproute2           ip, to check links and addresses in pod namespaces
 #
+# and the Rust tools the checks use, with `cargo install --locked` when
+# missing: cargo-nextest (the test runner), cargo-machete (unused
+# dependencies) and cargo-deny (licences, bans, sources).
+#
 # Idempotent: it only runs `apt-get update`/`install` when a package is
 # missing, and needs root (or sudo) only then and for the service settings
 # below.
@@ -124,8 +128,10 @@ if ! command -v cargo >/dev/null; then
   echo "install-deps: cargo not found; install Rust with rustup; rust-toolchain.toml picks the version" >&2
   exit 1
 fi
-if ! cargo nextest --version >/dev/null 2>&1; then
-  echo "install-deps: cargo-nextest not found; installing it with cargo install" >&2
-  cargo install --locked cargo-nextest
-fi
-echo "install-deps: ok ($(ctr --version | head -1); $(protoc --version); $(cargo nextest --version | head -1))" >&2
+for tool in cargo-nextest cargo-machete cargo-deny; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "install-deps: $tool not found; installing it with cargo install --locked" >&2
+    cargo install --locked "$tool"
+  fi
+done
+echo "install-deps: ok ($(ctr --version | head -1); $(protoc --version); $(cargo nextest --version | head -1); $(cargo machete --version 2>&1 | head -1); $(cargo deny --version))" >&2

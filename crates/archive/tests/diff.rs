@@ -111,6 +111,7 @@ fn mutate(u: &Path) {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn diff_then_apply_reproduces_the_upper_tree() {
     let base = base_layer();
     let (lower, upper, result) = (tmp(), tmp(), tmp());
@@ -164,6 +165,7 @@ fn diff_then_apply_reproduces_the_upper_tree() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn diffs_are_deterministic_and_empty_for_equal_trees() {
     let base = base_layer();
     let (lower, upper) = (tmp(), tmp());
@@ -184,6 +186,7 @@ fn diffs_are_deterministic_and_empty_for_equal_trees() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn diff_from_an_empty_lower_is_the_whole_tree() {
     let base = base_layer();
     let (empty, upper, result) = (tmp(), tmp(), tmp());
@@ -236,6 +239,7 @@ fn overlay_upper(u: &Path) {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn overlay_upper_converts_to_oci_and_back() {
     let upper = tmp();
     overlay_upper(upper.path());
@@ -303,6 +307,7 @@ fn overlay_upper_converts_to_oci_and_back() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn overlay_redirects_are_refused() {
     let upper = tmp();
     std::fs::create_dir(at(upper.path(), "moved")).unwrap();
@@ -318,6 +323,7 @@ fn overlay_redirects_are_refused() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn compressed_round_trips() {
     let base = base_layer();
     let (lower, upper) = (tmp(), tmp());
@@ -346,6 +352,7 @@ fn compressed_round_trips() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn compression_of_a_layer_file() {
     let tar = base_layer();
     let mut w = Compressor::new(Vec::new(), Compression::Zstd).unwrap();

@@ -100,6 +100,7 @@ fn refused(result: crated_core::Result<crated_archive::ApplyStats>, entry: &str)
 }
 
 #[test]
+#[ignore = "requires root"]
 fn dotdot_names_are_refused() {
     let j = Jail::new();
     for name in [
@@ -129,6 +130,7 @@ fn dotdot_names_are_refused() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn absolute_names_stay_inside_the_root() {
     let j = Jail::new();
     let name = format!("{}/victim", j.outside.display());
@@ -139,6 +141,7 @@ fn absolute_names_stay_inside_the_root() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn symlink_to_host_root_is_followed_inside_the_root() {
     let j = Jail::new();
     let entry = format!("link/{}/x", j.outside_rel());
@@ -152,6 +155,7 @@ fn symlink_to_host_root_is_followed_inside_the_root() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn symlink_to_outside_directory_cannot_be_written_through() {
     let j = Jail::new();
     let outside = j.outside.to_str().unwrap().to_owned();
@@ -172,6 +176,7 @@ fn symlink_to_outside_directory_cannot_be_written_through() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn relative_symlink_chains_cannot_climb_out() {
     let j = Jail::new();
     let entry = format!("b/{}/victim", j.outside_rel());
@@ -191,6 +196,7 @@ fn relative_symlink_chains_cannot_climb_out() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn symlink_loops_are_refused() {
     let j = Jail::new();
     let entries = [
@@ -202,6 +208,7 @@ fn symlink_loops_are_refused() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn final_symlinks_are_replaced_not_followed() {
     let j = Jail::new();
     let victim = format!("{}/victim", j.outside.display());
@@ -219,6 +226,7 @@ fn final_symlinks_are_replaced_not_followed() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn hardlinks_to_host_files_are_refused() {
     let j = Jail::new();
     let err = j
@@ -257,6 +265,7 @@ fn hardlinks_to_host_files_are_refused() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn whiteouts_cannot_reach_outside() {
     let j = Jail::new();
     let outside = j.outside.to_str().unwrap().to_owned();
@@ -276,6 +285,7 @@ fn whiteouts_cannot_reach_outside() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn decompression_bombs_are_bounded() {
     // 512 MiB of zeros in 0.5 MiB of gzip: a member holding the tar header
     // and 1 MiB of zeros, then 511 members of 1 MiB of zeros each.
@@ -317,6 +327,7 @@ fn decompression_bombs_are_bounded() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn root_entries_are_ignored() {
     let j = Jail::new();
     let before = std::fs::metadata(&j.root).unwrap();

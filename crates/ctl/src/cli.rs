@@ -195,7 +195,7 @@ pub struct ContainerFlags {
     /// Turn off the no-new-privileges flag.
     #[arg(long)]
     pub allow_new_privs: bool,
-    /// Cgroup path instead of /<namespace>/<id>.
+    /// Cgroup path instead of `/<namespace>/<id>`.
     #[arg(long)]
     pub cgroup: Option<String>,
     /// The image reference, or with --rootfs the root directory.

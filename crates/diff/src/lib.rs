@@ -219,6 +219,7 @@ mod tests {
     }
 
     #[test]
+    #[ignore = "requires root"]
     fn apply_and_compare_round_trip_on_bind_mounts() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("t");

@@ -67,6 +67,7 @@ fn overlay(options: Vec<String>) -> Mount {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn rw_bind_writes_through() {
     let s = Scratch::new().unwrap();
     let (src, mnt) = (s.dir("src").unwrap(), s.dir("mnt").unwrap());
@@ -78,6 +79,7 @@ fn rw_bind_writes_through() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn ro_bind_refuses_writes() {
     let s = Scratch::new().unwrap();
     let (src, mnt) = (s.dir("src").unwrap(), s.dir("mnt").unwrap());
@@ -91,6 +93,7 @@ fn ro_bind_refuses_writes() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn overlay_merges_layers_and_whiteouts_deletions() {
     let s = Scratch::new().unwrap();
     let (l1, l2, upper, work, mnt) = (
@@ -121,6 +124,7 @@ fn overlay_merges_layers_and_whiteouts_deletions() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn long_lowerdir_is_mounted_from_common_parent() {
     let s = Scratch::new().unwrap();
     let base = s
@@ -146,6 +150,7 @@ fn long_lowerdir_is_mounted_from_common_parent() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn tmpfs_flags_and_data_reach_the_kernel() {
     let s = Scratch::new().unwrap();
     let mnt = s.dir("mnt").unwrap();
@@ -172,6 +177,7 @@ fn tmpfs_flags_and_data_reach_the_kernel() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn unmount_all_removes_stacked_mounts() {
     let s = Scratch::new().unwrap();
     let (a, b, mnt) = (
@@ -186,6 +192,7 @@ fn unmount_all_removes_stacked_mounts() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn busy_mount_is_detached() {
     let s = Scratch::new().unwrap();
     let (src, mnt) = (s.dir("src").unwrap(), s.dir("mnt").unwrap());
@@ -202,6 +209,7 @@ fn busy_mount_is_detached() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn temp_mount_is_unmounted_and_removed_even_on_error() {
     let s = Scratch::new().unwrap();
     let src = s.dir("src").unwrap();
@@ -223,6 +231,7 @@ fn temp_mount_is_unmounted_and_removed_even_on_error() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn readonly_temp_mount_refuses_writes() {
     let s = Scratch::new().unwrap();
     let src = s.dir("src").unwrap();

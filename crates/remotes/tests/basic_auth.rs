@@ -20,7 +20,7 @@ async fn htpasswd_registry() {
     let secrets = tempfile::tempdir().unwrap();
     let htpasswd = secrets.path().join("htpasswd");
     std::fs::write(&htpasswd, htpasswd_line("alice", "s3cret")).unwrap();
-    let registry = Registry::start(RegistryOptions {
+    let registry = Registry::start_with(RegistryOptions {
         htpasswd: Some(htpasswd),
         ..RegistryOptions::default()
     });

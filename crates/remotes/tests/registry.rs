@@ -25,7 +25,7 @@ async fn read_all(mut r: impl tokio::io::AsyncRead + Unpin) -> std::io::Result<V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_resolve_fetch_round_trip() {
-    let registry = Registry::start(RegistryOptions::default());
+    let registry = Registry::start_with(RegistryOptions::default());
     // Loopback registries are plain HTTP by default, as in containerd 1.6.
     let resolver = Resolver::new(ResolverOptions::default()).unwrap();
     let reference = format!("{}/crated/test:v1", registry.host());
@@ -105,7 +105,7 @@ async fn push_resolve_fetch_round_trip() {
 
 #[tokio::test]
 async fn errors_are_containerd_kinds() {
-    let registry = Registry::start(RegistryOptions::default());
+    let registry = Registry::start_with(RegistryOptions::default());
     let resolver = Resolver::new(ResolverOptions::default()).unwrap();
     let img = image::build("errors");
     let reference = format!("{}/crated/errors:v1", registry.host());
@@ -176,9 +176,9 @@ async fn errors_are_containerd_kinds() {
 
 #[tokio::test]
 async fn chunked_upload_and_cross_repo_mount() {
-    let registry = Registry::start(RegistryOptions::default());
+    let registry = Registry::start_with(RegistryOptions::default());
     let resolver = Resolver::new(ResolverOptions::default()).unwrap();
-    let big = Blob::new(OCI_LAYER_GZIP, image::noise(300_000, 42));
+    let big = Blob::new(OCI_LAYER_GZIP, crated_testkit::test_bytes(300_000, 42));
 
     // Chunked from bytes, and chunked from a reader with an odd chunk size.
     let one = resolver
@@ -189,7 +189,7 @@ async fn chunked_upload_and_cross_repo_mount() {
         one.push_bytes(&big.desc, big.data.clone()).await.unwrap(),
         PushOutcome::Pushed
     );
-    let other = Blob::new(OCI_LAYER_GZIP, image::noise(100_001, 43));
+    let other = Blob::new(OCI_LAYER_GZIP, crated_testkit::test_bytes(100_001, 43));
     let reader = std::io::Cursor::new(other.data.to_vec());
     let two = resolver
         .pusher(&format!("{}/crated/two:v1", registry.host()))
@@ -200,7 +200,7 @@ async fn chunked_upload_and_cross_repo_mount() {
         PushOutcome::Pushed
     );
     // Streamed monolithic upload.
-    let third = Blob::new(OCI_LAYER_GZIP, image::noise(70_000, 44));
+    let third = Blob::new(OCI_LAYER_GZIP, crated_testkit::test_bytes(70_000, 44));
     let plain = resolver
         .pusher(&format!("{}/crated/two:v1", registry.host()))
         .unwrap();
@@ -260,7 +260,7 @@ async fn chunked_upload_and_cross_repo_mount() {
 
 #[tokio::test]
 async fn mirrors_from_hosts_toml() {
-    let registry = Registry::start(RegistryOptions::default());
+    let registry = Registry::start_with(RegistryOptions::default());
     let resolver = Resolver::new(ResolverOptions::default()).unwrap();
     let img = image::build("mirror");
     let pusher = resolver

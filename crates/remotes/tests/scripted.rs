@@ -12,12 +12,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::http::{Req, Resp, TestServer, serve};
-use common::image::{Blob, noise};
+use common::image::Blob;
 use crated_core::ErrorKind;
 use crated_remotes::media_types::{OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST};
 use crated_remotes::{
     PushOutcome, Resolver, ResolverOptions, RetryPolicy, VerifyingReader, error_from_io,
 };
+use crated_testkit::test_bytes as noise;
 use tokio::io::AsyncReadExt;
 
 fn resolver() -> Resolver {

@@ -5,14 +5,14 @@
 
 mod common;
 
-use common::pki::{self, Pki};
 use common::{Registry, RegistryOptions, RegistryTls, image, write_hosts_toml};
 use crated_core::ErrorKind;
 use crated_remotes::hosts::TlsConfig;
 use crated_remotes::{PushOutcome, Resolver, ResolverOptions};
+use crated_testkit::pki::{self, Pki};
 
 fn https_registry(pki: &Pki) -> Registry {
-    Registry::start(RegistryOptions {
+    Registry::start_with(RegistryOptions {
         tls: Some(RegistryTls {
             cert: pki.server_cert.clone(),
             key: pki.server_key.clone(),

@@ -9,7 +9,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -74,14 +73,7 @@ fn any(type_url: &str, value: &[u8]) -> MessageField<Any> {
 
 fn busybox(dir: &Path) -> PathBuf {
     let rootfs = dir.join("busybox");
-    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-    for d in ["proc", "dev", "tmp"] {
-        std::fs::create_dir_all(rootfs.join(d)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("install busybox-static");
-    for a in ["sh", "sleep", "echo", "cat"] {
-        symlink("busybox", rootfs.join("bin").join(a)).unwrap();
-    }
+    crated_testkit::workload::build_rootfs(&rootfs);
     rootfs
 }
 
@@ -208,11 +200,9 @@ fn mounted(path: &Path) -> bool {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn every_task_rpc_directly_over_ttrpc() {
-    assert!(
-        rustix::process::geteuid().is_root(),
-        "this test needs root: it runs runc and mounts"
-    );
+    crated_testkit::root::require_root("runs runc and mounts");
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         tokio::time::timeout(Duration::from_secs(120), scenario())
@@ -501,11 +491,9 @@ async fn scenario() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn events_fall_back_to_the_publish_binary() {
-    assert!(
-        rustix::process::geteuid().is_root(),
-        "this test needs root: it runs runc"
-    );
+    crated_testkit::root::require_root("runs runc");
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         tokio::time::timeout(Duration::from_secs(60), fallback_scenario())

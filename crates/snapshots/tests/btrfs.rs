@@ -93,6 +93,7 @@ fn make(root: &Path) -> crated_core::Result<Box<dyn Snapshotter>> {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn suite_on_loop_mounted_btrfs() {
     let fs = LoopBtrfs::new().unwrap();
     let report = testsuite::run_all(&fs.mnt, &make);

@@ -20,7 +20,7 @@ fn scratch() -> PathBuf {
     std::env::temp_dir()
 }
 
-crated_snapshots::snapshotter_suite!(scratch(), make);
+crated_snapshots::snapshotter_suite!(scratch(), make; #[ignore = "requires root"]);
 
 #[test]
 fn mounts_are_rbind_of_own_dir_or_parent_for_views() {

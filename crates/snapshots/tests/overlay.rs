@@ -36,7 +36,7 @@ fn make(root: &Path) -> crated_core::Result<Box<dyn Snapshotter>> {
     Ok(Box::new(Overlay::new(root, OverlayConfig::default())?))
 }
 
-crated_snapshots::snapshotter_suite!(scratch(), make);
+crated_snapshots::snapshotter_suite!(scratch(), make; #[ignore = "requires root"]);
 
 fn make_labelled_sync(root: &Path) -> crated_core::Result<Box<dyn Snapshotter>> {
     let config = OverlayConfig {
@@ -48,6 +48,7 @@ fn make_labelled_sync(root: &Path) -> crated_core::Result<Box<dyn Snapshotter>> 
 }
 
 #[test]
+#[ignore = "requires root"]
 fn suite_subset_with_upperdir_label_and_sync_remove() {
     for name in [
         "basic",
@@ -71,6 +72,7 @@ fn overlay_in(dir: &Path, config: OverlayConfig) -> crated_core::Result<Overlay>
 }
 
 #[test]
+#[ignore = "requires root"]
 fn upperdir_label_names_the_upper_directory() {
     let dir = tempfile::tempdir_in(scratch()).unwrap();
     let config = OverlayConfig {
@@ -100,6 +102,7 @@ fn upperdir_label_names_the_upper_directory() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn remove_is_deferred_to_cleanup_unless_sync_remove() {
     for sync in [false, true] {
         let dir = tempfile::tempdir_in(scratch()).unwrap();
@@ -119,6 +122,7 @@ fn remove_is_deferred_to_cleanup_unless_sync_remove() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn mounts_carry_kernel_and_configured_options() {
     let dir = tempfile::tempdir_in(scratch()).unwrap();
     let config = OverlayConfig {
@@ -145,6 +149,7 @@ fn mounts_carry_kernel_and_configured_options() {
 }
 
 #[test]
+#[ignore = "requires root"]
 fn probe_refuses_an_overlay_upper_on_overlayfs() {
     let base = tempfile::tempdir_in(scratch()).unwrap();
     let sn = overlay_in(&base.path().join("root"), OverlayConfig::default()).unwrap();

@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crated_e2e::containerd::{Containerd, GO_SHIM_RUNC_ROOT};
+use crated_e2e::containerd_peer::{Containerd, GO_SHIM_RUNC_ROOT};
 use crated_e2e::workload::{BusyboxRootfs, Cleanup, cgroups_at, pid_alive};
 use crated_e2e::{Daemon, Output, wait_until};
 

@@ -97,7 +97,7 @@ pub enum Seccomp {
     Profile(Box<LinuxSeccomp>),
 }
 
-/// Facts about the host some options depend on. [`Host::probe`] reads
+/// Facts about the host some options depend on. `Host::probe` reads
 /// them; tests give their own.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Host {

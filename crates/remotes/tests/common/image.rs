@@ -4,8 +4,8 @@ use bytes::Bytes;
 use crated_core::image::Descriptor;
 use crated_remotes::media_types::{OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST};
 use crated_remotes::{PushOutcome, Pusher};
+use crated_testkit::test_bytes;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 /// Content and its descriptor.
 #[derive(Clone)]
@@ -20,7 +20,7 @@ impl Blob {
         Blob {
             desc: Descriptor {
                 media_type: media_type.to_string(),
-                digest: format!("sha256:{}", hex::encode(Sha256::digest(&data))),
+                digest: crated_testkit::sha256_digest(&data),
                 size: data.len() as i64,
                 annotations: Default::default(),
             },
@@ -57,27 +57,12 @@ pub fn layer(files: &[(&str, &[u8])]) -> Blob {
     Blob::new(OCI_LAYER_GZIP, gz.finish().unwrap())
 }
 
-/// Deterministic pseudo-random bytes.
-pub fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 /// Two platforms (linux/amd64, linux/arm64) sharing a base layer, each
 /// with its own layer and config; `tag` makes content unique per test.
 pub fn build(tag: &str) -> TestImage {
     let base = layer(&[
         ("hello.txt", format!("hello from {tag}\n").as_bytes()),
-        ("data.bin", &noise(40_000, 7)),
+        ("data.bin", &test_bytes(40_000, 7)),
     ]);
     let mut blobs = vec![base.clone()];
     let mut manifests = Vec::new();

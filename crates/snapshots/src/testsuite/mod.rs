@@ -288,16 +288,25 @@ macro_rules! __snapshotter_checks {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __snapshotter_suite_tests {
-    ($scratch:expr, $factory:expr; $($name:ident = $f:path),* $(,)?) => {
+    ($attrs:tt $scratch:expr, $factory:expr; $($name:ident = $f:path),* $(,)?) => {
         $(
-            #[test]
-            fn $name() {
-                let scratch: ::std::path::PathBuf = $scratch;
-                if let Err(e) = $crate::testsuite::run_named(&scratch, &$factory, stringify!($name)) {
-                    panic!("{}: {e}", stringify!($name));
-                }
-            }
+            $crate::__snapshotter_suite_test!($attrs $name, $scratch, $factory);
         )*
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __snapshotter_suite_test {
+    ([$(#[$attr:meta])*] $name:ident, $scratch:expr, $factory:expr) => {
+        #[test]
+        $(#[$attr])*
+        fn $name() {
+            let scratch: ::std::path::PathBuf = $scratch;
+            if let Err(e) = $crate::testsuite::run_named(&scratch, &$factory, stringify!($name)) {
+                panic!("{}: {e}", stringify!($name));
+            }
+        }
     };
 }
 
@@ -306,12 +315,16 @@ macro_rules! __snapshotter_suite_tests {
 /// Snapshotter>>`) in a directory under `$scratch` (an expression giving
 /// a `PathBuf`, evaluated by every test).
 ///
+/// Attributes after a `;` go on every test, e.g. the root lane's mark for
+/// a backend that needs root:
+///
 /// ```ignore
 /// crated_snapshots::snapshotter_suite!(scratch_dir(), make_native);
+/// crated_snapshots::snapshotter_suite!(scratch_dir(), make_overlay; #[ignore = "requires root"]);
 /// ```
 #[macro_export]
 macro_rules! snapshotter_suite {
-    ($scratch:expr, $factory:expr) => {
-        $crate::__snapshotter_checks!(($crate::__snapshotter_suite_tests)($scratch, $factory;));
+    ($scratch:expr, $factory:expr $(; $(#[$attr:meta])*)?) => {
+        $crate::__snapshotter_checks!(($crate::__snapshotter_suite_tests)([$($(#[$attr])*)?] $scratch, $factory;));
     };
 }

@@ -17,10 +17,43 @@ use crate::util::{sha256_digest, wait_until};
 /// containerd's Go shim (Debian package `containerd`).
 pub const GO_SHIM: &str = "/usr/bin/containerd-shim-runc-v2";
 
-/// The applets linked into the test root filesystem.
-const APPLETS: &[&str] = &[
-    "sh", "echo", "cat", "ls", "sleep", "true", "false", "id", "ps", "uname", "hostname",
-];
+/// Builds a busybox root filesystem at `root` from `/bin/busybox` (Debian's
+/// `busybox-static`): the binary and a link per applet in `/bin`, the usual
+/// empty directories, and an `/etc/passwd` and `/etc/group` with `root` and
+/// `app` (1000:1000, also in group `staff`, 50).
+#[track_caller]
+pub fn build_rootfs(root: &Path) {
+    assert!(
+        Path::new("/bin/busybox").is_file(),
+        "/bin/busybox not found: install busybox-static (scripts/install-deps.sh)"
+    );
+    for dir in [
+        "bin", "etc", "proc", "sys", "dev", "tmp", "root", "home/app", "run",
+    ] {
+        let dir = root.join(dir);
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox"))
+        .unwrap_or_else(|e| panic!("copying /bin/busybox: {e}"));
+    let list = Cmd::new("/bin/busybox").args(["--list"]).run().ok();
+    for applet in list.lines() {
+        if applet != "busybox" {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(&applet))
+                .unwrap_or_else(|e| panic!("symlink {applet}: {e}"));
+        }
+    }
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n",
+    )
+    .unwrap_or_else(|e| panic!("writing etc/passwd: {e}"));
+    std::fs::write(
+        root.join("etc/group"),
+        "root:x:0:\nstaff:x:50:app\napp:x:1000:\n",
+    )
+    .unwrap_or_else(|e| panic!("writing etc/group: {e}"));
+}
 
 /// A busybox root filesystem in a temporary directory (removed on drop).
 pub struct BusyboxRootfs {
@@ -28,31 +61,14 @@ pub struct BusyboxRootfs {
 }
 
 impl BusyboxRootfs {
-    /// Builds it from `/bin/busybox` (Debian's `busybox-static`).
+    /// Builds it with [`build_rootfs`].
     #[track_caller]
     pub fn new() -> BusyboxRootfs {
-        assert!(
-            Path::new("/bin/busybox").is_file(),
-            "/bin/busybox not found: install busybox-static (scripts/install-deps.sh)"
-        );
         let dir = tempfile::Builder::new()
             .prefix("crated-e2e-rootfs.")
             .tempdir_in("/tmp")
             .unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"));
-        let root = dir.path().join("rootfs");
-        for sub in ["bin", "proc", "dev", "sys", "tmp", "etc"] {
-            std::fs::create_dir_all(root.join(sub)).unwrap_or_else(|e| panic!("mkdir {sub}: {e}"));
-        }
-        std::fs::copy("/bin/busybox", root.join("bin/busybox"))
-            .unwrap_or_else(|e| panic!("copying /bin/busybox: {e}"));
-        for applet in APPLETS {
-            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet))
-                .unwrap_or_else(|e| panic!("symlink {applet}: {e}"));
-        }
-        std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\n")
-            .unwrap_or_else(|e| panic!("writing etc/passwd: {e}"));
-        std::fs::write(root.join("etc/group"), "root:x:0:\n")
-            .unwrap_or_else(|e| panic!("writing etc/group: {e}"));
+        build_rootfs(&dir.path().join("rootfs"));
         BusyboxRootfs { dir }
     }
 

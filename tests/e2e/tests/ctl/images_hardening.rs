@@ -6,25 +6,20 @@
 //! and (for btrfs) loop-mounts a btrfs image made here. Also needs
 //! Debian's `docker-registry`, `busybox-static`, `containerd` (`ctr`) and
 //! `btrfs-progs`. Every command is bounded in time
-//! (`common::COMMAND_TIMEOUT`); daemons and registries are stopped by
+//! (the test kit's `Cmd` timeout); daemons and registries are stopped by
 //! their pids when a test ends, whatever happened.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
-use common::fixtures::{
-    Entry, Registry, TestImage, build_image, check_tree, ctr, gzip, image_names, lines, sha256,
-    start_daemon_with, tar_of,
-};
-use common::{Daemon, Output, run_command};
+use crate::common::{Daemon, image_names, start_daemon_with};
+use crated_e2e::image::{Entry, FileTar, TestImage, build_image, check_tree, gzip, tar_of};
+use crated_e2e::registry::{Registry, RegistryOptions, RegistryTls};
+use crated_e2e::sha256_digest as sha256;
+use crated_e2e::{Cmd, Output};
 
 // ---------------------------------------------------------------------
 // Helpers.
@@ -33,7 +28,7 @@ use common::{Daemon, Output, run_command};
 /// removes it locally so the store is empty.
 fn push_test_image(daemon: &Daemon, image: &TestImage, local: &str, remote: &str, extra: &[&str]) {
     daemon
-        .cratectl_stdin(&["images", "import", "-"], &image.oci_archive(local))
+        .cratectl_stdin(&["images", "import", "-"], image.oci_archive(local))
         .ok();
     let mut args = vec!["images", "push", "--progress", "none"];
     args.extend_from_slice(extra);
@@ -78,7 +73,7 @@ fn layout_with_layer(
 ) -> Vec<u8> {
     let layer_digest = sha256(layer);
     let config = serde_json::to_vec(&serde_json::json!({
-        "architecture": common::fixtures::host_arch(),
+        "architecture": crated_e2e::image::host_arch(),
         "os": "linux",
         "config": {"Cmd": ["/bin/sh"]},
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
@@ -91,14 +86,8 @@ fn layout_with_layer(
         "layers": [{"mediaType": media_type, "digest": layer_digest, "size": layer.len()}],
     }))
     .unwrap();
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut add = |path: &str, data: &[u8]| {
-        let mut header = tar::Header::new_ustar();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, path, data).unwrap();
-    };
+    let mut tar = FileTar::new();
+    let mut add = |path: &str, data: &[u8]| tar.add(path, data);
     add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
     add(
         &format!("blobs/{}", sha256(&config).replace(':', "/")),
@@ -123,7 +112,7 @@ fn layout_with_layer(
     }))
     .unwrap();
     add("index.json", &index);
-    builder.into_inner().unwrap()
+    tar.finish()
 }
 
 /// A tar with raw entry names (no sanitising by the tar crate):
@@ -156,8 +145,8 @@ fn import(daemon: &Daemon, archive: &[u8]) -> Output {
 
 /// The daemon still serves: `ctr version` and `cratectl images ls` work.
 fn assert_serving(daemon: &Daemon) {
-    let out = ctr(daemon, &["version"]).ok();
-    assert!(out.stdout.contains("Server:"), "{}", out.stdout);
+    let out = daemon.ctr(&["version"]).ok();
+    assert!(out.stdout().contains("Server:"), "{}", out.stdout());
     daemon.cratectl(&["images", "ls"]).ok();
 }
 
@@ -226,7 +215,7 @@ enum Leftover {
 /// all (not even an active extraction), and the daemon serves.
 fn assert_refused(daemon: &Daemon, out: Output, name: &str, words: &[&str], leftover: Leftover) {
     let out = out.fails();
-    let text = format!("{}{}", out.stdout, out.stderr).to_lowercase();
+    let text = format!("{}{}", out.stdout(), out.stderr).to_lowercase();
     assert!(
         words.iter().all(|w| text.contains(w)),
         "the error says all of {words:?}: {text}"
@@ -240,11 +229,10 @@ fn assert_refused(daemon: &Daemon, out: Output, name: &str, words: &[&str], left
         Leftover::ImageNotUnpacked => assert_eq!(names, vec![name.to_string()]),
     }
     for snapshotter in ["overlayfs", "native"] {
-        let keys = lines(
-            &daemon
-                .cratectl(&["snapshots", "--snapshotter", snapshotter, "ls", "-q"])
-                .ok(),
-        );
+        let keys = daemon
+            .cratectl(&["snapshots", "--snapshotter", snapshotter, "ls", "-q"])
+            .ok()
+            .lines();
         assert!(
             keys.is_empty(),
             "no snapshot is left in {snapshotter}: {keys:?}"
@@ -262,23 +250,21 @@ fn ctr_pull_with(daemon: &Daemon, snapshotter: &str) {
     let registry = Registry::start();
     let image = build_image();
     let local = "docker.io/test/snap:1";
-    let remote = format!("{}/test/snap:1", registry.host());
+    let remote = format!("{}/test/snap:1", registry.localhost());
     push_test_image(daemon, &image, local, &remote, &["--plain-http"]);
-    ctr(
-        daemon,
-        &[
+    daemon
+        .ctr(&[
             "images",
             "pull",
             "--plain-http",
             "--snapshotter",
             snapshotter,
             &remote,
-        ],
-    )
-    .ok();
-    let names = lines(&ctr(daemon, &["images", "ls", "-q"]).ok());
+        ])
+        .ok();
+    let names = daemon.ctr(&["images", "ls", "-q"]).ok().lines();
     assert_eq!(names, vec![remote.clone()]);
-    let check = ctr(daemon, &["images", "check"]).ok().stdout;
+    let check = daemon.ctr(&["images", "check"]).ok().stdout();
     assert!(check.contains("complete"), "{check}");
 
     with_mounted(daemon, &remote, snapshotter, |root| {
@@ -288,7 +274,7 @@ fn ctr_pull_with(daemon: &Daemon, snapshotter: &str) {
     let snap = |args: &[&str]| {
         let mut all = vec!["snapshots", "--snapshotter", snapshotter];
         all.extend_from_slice(args);
-        ctr(daemon, &all).ok().stdout
+        daemon.ctr(&all).ok().stdout()
     };
     let ls = snap(&["ls"]);
     assert!(ls.contains(&image.chain_id()), "{ls}");
@@ -312,13 +298,13 @@ fn ctr_pull_with(daemon: &Daemon, snapshotter: &str) {
 
 #[test]
 fn ctr_pull_native_snapshotter() {
-    let daemon = Daemon::start();
+    let daemon = crate::common::daemon();
     ctr_pull_with(&daemon, "native");
 }
 
 #[test]
 fn ctr_pull_overlayfs_snapshotter() {
-    let daemon = Daemon::start();
+    let daemon = crate::common::daemon();
     ctr_pull_with(&daemon, "overlayfs");
 }
 
@@ -338,9 +324,7 @@ impl BtrfsMount {
         let mnt = dir.path().join("mnt");
         std::fs::create_dir_all(&mnt).unwrap();
         let run = |program: &str, args: &[&str]| {
-            let mut cmd = Command::new(program);
-            cmd.args(args);
-            run_command(cmd, None).ok();
+            Cmd::new(program).args(args).run().ok();
         };
         run("truncate", &["-s", "512M", image.to_str().unwrap()]);
         run("mkfs.btrfs", &["-q", "-f", image.to_str().unwrap()]);
@@ -363,9 +347,11 @@ impl Drop for BtrfsMount {
     fn drop(&mut self) {
         let mnt = self.mnt();
         for _ in 0..50 {
-            let mut cmd = Command::new("umount");
-            cmd.arg(&mnt);
-            if run_command(cmd, None).status.success() {
+            if Cmd::new("umount")
+                .args([&mnt])
+                .try_run()
+                .is_some_and(|out| out.succeeded())
+            {
                 break;
             }
             let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
@@ -375,14 +361,15 @@ impl Drop for BtrfsMount {
             std::thread::sleep(Duration::from_millis(100));
         }
         // Detach the loop device if autoclear did not.
-        let mut cmd = Command::new("losetup");
-        cmd.arg("-j").arg(self.dir.path().join("btrfs.img"));
-        let out = run_command(cmd, None);
-        for line in out.stdout.lines() {
+        let attached = Cmd::new("losetup")
+            .args(["-j"])
+            .args([self.dir.path().join("btrfs.img")])
+            .try_run()
+            .map(|out| out.lines())
+            .unwrap_or_default();
+        for line in attached {
             if let Some(dev) = line.split(':').next() {
-                let mut cmd = Command::new("losetup");
-                cmd.arg("-d").arg(dev);
-                let _ = run_command(cmd, None);
+                let _ = Cmd::new("losetup").args(["-d", dev]).try_run();
             }
         }
     }
@@ -390,7 +377,6 @@ impl Drop for BtrfsMount {
 
 #[test]
 fn ctr_pull_btrfs_snapshotter() {
-    common::require_root_and_tools();
     assert!(
         Path::new("/usr/sbin/mkfs.btrfs").is_file() || Path::new("/sbin/mkfs.btrfs").is_file(),
         "mkfs.btrfs is missing (install Debian's btrfs-progs)"
@@ -399,7 +385,7 @@ fn ctr_pull_btrfs_snapshotter() {
     let btrfs = BtrfsMount::create();
     let root = btrfs.mnt().join("root");
     let daemon = start_daemon_with("", Some(&root));
-    let plugins = daemon.cratectl(&["plugins", "ls"]).ok().stdout;
+    let plugins = daemon.cratectl(&["plugins", "ls"]).ok().stdout();
     let line = plugins
         .lines()
         .find(|l| l.contains("io.containerd.snapshotter.v1") && l.contains("btrfs"))
@@ -418,7 +404,7 @@ fn ctr_pull_btrfs_snapshotter() {
 
 #[test]
 fn path_traversal_layer_writes_nothing_outside() {
-    let daemon = Daemon::start();
+    let daemon = crate::common::daemon();
     let target = sentinel();
     let deep = format!(
         "../../../../../../../../../../..{}/escape",
@@ -459,7 +445,7 @@ fn path_traversal_layer_writes_nothing_outside() {
 
 #[test]
 fn symlink_escape_layer_writes_nothing_outside() {
-    let daemon = Daemon::start();
+    let daemon = crate::common::daemon();
     let target = sentinel();
     let target_str = target.path().to_str().unwrap().to_string();
     assert!(!Path::new("/etc/owned").exists());
@@ -508,7 +494,7 @@ fn symlink_escape_layer_writes_nothing_outside() {
 
 #[test]
 fn hardlink_to_host_file_is_not_followed() {
-    let daemon = Daemon::start();
+    let daemon = crate::common::daemon();
     let before = std::fs::metadata("/etc/passwd").unwrap();
     let passwd = std::fs::read("/etc/passwd").unwrap();
     let layer = raw_tar(&[
@@ -591,7 +577,7 @@ fn gzip_bomb_is_refused_by_max_layer_size() {
 
 #[test]
 fn digest_mismatch_is_refused() {
-    let daemon = Daemon::start();
+    let daemon = crate::common::daemon();
     let tar = tar_of(&[Entry::File("a.txt", b"the real bytes\n", 0o644)]);
     let mut forged = tar.clone();
     let at = 600;
@@ -618,7 +604,7 @@ fn digest_mismatch_is_refused() {
 
 #[test]
 fn truncated_blob_is_refused() {
-    let daemon = Daemon::start();
+    let daemon = crate::common::daemon();
     let tar = tar_of(&[Entry::File("a.txt", &[7u8; 4096], 0o644)]);
     let layer = gzip(&tar);
     let name = "docker.io/test/truncated:1";
@@ -643,7 +629,7 @@ fn truncated_blob_is_refused() {
 
 #[test]
 fn unknown_layer_media_type_is_refused() {
-    let daemon = Daemon::start();
+    let daemon = crate::common::daemon();
     let tar = tar_of(&[Entry::File("a.txt", b"x\n", 0o644)]);
     let name = "docker.io/test/unknown:1";
     let out = import(
@@ -684,11 +670,11 @@ fn http(registry: &Registry, method: &str, path: &str) -> String {
 
 #[test]
 fn manifest_pointing_at_a_missing_blob_is_not_found() {
-    let daemon = Daemon::start();
+    let daemon = crate::common::daemon();
     let registry = Registry::start();
     let image = build_image();
     let local = "docker.io/test/missing:1";
-    let remote = format!("{}/test/missing:1", registry.host());
+    let remote = format!("{}/test/missing:1", registry.localhost());
     push_test_image(&daemon, &image, local, &remote, &["--plain-http"]);
     // The registry serves the manifest but no longer the first layer.
     let status = http(
@@ -712,9 +698,9 @@ fn manifest_pointing_at_a_missing_blob_is_not_found() {
         &["not found", &image.layers[0]],
         Leftover::Nothing,
     );
-    let out = ctr(&daemon, &["images", "pull", "--plain-http", &remote]);
+    let out = daemon.ctr(&["images", "pull", "--plain-http", &remote]);
     let out = out.fails();
-    let text = format!("{}{}", out.stdout, out.stderr).to_lowercase();
+    let text = format!("{}{}", out.stdout(), out.stderr).to_lowercase();
     assert!(text.contains("not found"), "{text}");
     assert_serving(&daemon);
 }
@@ -724,7 +710,7 @@ fn manifest_pointing_at_a_missing_blob_is_not_found() {
 
 #[test]
 fn zstd_layer_unpacks() {
-    let daemon = Daemon::start();
+    let daemon = crate::common::daemon();
     let tar = tar_of(&[
         Entry::Dir("etc"),
         Entry::File("etc/zstd.txt", b"compressed with zstd\n", 0o755),
@@ -744,7 +730,7 @@ fn zstd_layer_unpacks() {
         ),
     )
     .ok();
-    assert!(out.stdout.contains(name), "{}", out.stdout);
+    assert!(out.stdout().contains(name), "{}", out.stdout());
     with_mounted(&daemon, name, "overlayfs", |root| {
         let file = root.join("etc/zstd.txt");
         assert_eq!(std::fs::read(&file).unwrap(), b"compressed with zstd\n");
@@ -760,7 +746,7 @@ fn zstd_layer_unpacks() {
     });
     // Through a registry too.
     let registry = Registry::start();
-    let remote = format!("{}/test/zstd:1", registry.host());
+    let remote = format!("{}/test/zstd:1", registry.localhost());
     daemon
         .cratectl(&[
             "images",
@@ -773,7 +759,9 @@ fn zstd_layer_unpacks() {
         ])
         .ok();
     daemon.cratectl(&["images", "rm", "--sync", name]).ok();
-    ctr(&daemon, &["images", "pull", "--plain-http", &remote]).ok();
+    daemon
+        .ctr(&["images", "pull", "--plain-http", &remote])
+        .ok();
     with_mounted(&daemon, &remote, "overlayfs", |root| {
         assert_eq!(
             std::fs::read(root.join("etc/zstd.txt")).unwrap(),
@@ -787,11 +775,18 @@ fn zstd_layer_unpacks() {
 
 #[test]
 fn https_registry_with_a_test_ca() {
-    let daemon = Daemon::start();
+    let daemon = crate::common::daemon();
     let pki_dir = daemon.dir().join("pki");
     std::fs::create_dir_all(&pki_dir).unwrap();
-    let pki = common::pki::generate(&pki_dir);
-    let registry = Registry::start_tls(&pki.server_cert, &pki.server_key);
+    let pki = crated_e2e::pki::generate(&pki_dir);
+    let registry = Registry::start_with(RegistryOptions {
+        htpasswd: None,
+        tls: Some(RegistryTls {
+            cert: pki.server_cert.clone(),
+            key: pki.server_key.clone(),
+            client_ca: None,
+        }),
+    });
     let host = format!("127.0.0.1:{}", registry.port);
     let hosts = daemon.dir().join("certs.d");
     std::fs::create_dir_all(hosts.join(&host)).unwrap();
@@ -846,7 +841,7 @@ fn https_registry_with_a_test_ca() {
             &remote,
         ])
         .fails();
-    let text = format!("{}{}", out.stdout, out.stderr).to_lowercase();
+    let text = format!("{}{}", out.stdout(), out.stderr).to_lowercase();
     assert!(text.contains("certificate"), "{text}");
     assert!(!image_names(&daemon).contains(&remote));
     assert_serving(&daemon);

@@ -8,13 +8,9 @@
 //! `busybox-static`. Every command is bounded in time; the daemon and the
 //! registry are stopped by their pids.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
-
-use common::fixtures::{
-    Registry, assert_image_files, build_image, ctr, image_names, lines, start_daemon_with,
-};
+use crate::common::{assert_image_files, image_names, start_daemon_with};
+use crated_e2e::image::build_image;
+use crated_e2e::registry::Registry;
 
 /// `ctr images import`, `ctr images export` and re-import, and
 /// `ctr content fetch`, against crated. Needs root.
@@ -26,16 +22,14 @@ fn ctr_import_export_and_content_fetch() {
     let archive = daemon.dir().join("in.tar");
     std::fs::write(&archive, image.oci_archive(name)).unwrap();
 
-    ctr(
-        &daemon,
-        &[
+    daemon
+        .ctr(&[
             "images",
             "import",
             "--all-platforms",
             archive.to_str().unwrap(),
-        ],
-    )
-    .ok();
+        ])
+        .ok();
     assert!(
         image_names(&daemon).iter().any(|n| n == name),
         "imported: {:?}",
@@ -43,61 +37,60 @@ fn ctr_import_export_and_content_fetch() {
     );
     assert_image_files(&daemon, &image, name);
 
-    let mut registry = Registry::start();
-    registry.wait_ready();
-    let remote = format!("{}/ctr-io:1", registry.host());
-    ctr(&daemon, &["images", "tag", name, &remote]).ok();
-    ctr(&daemon, &["images", "push", "--plain-http", &remote]).ok();
-    ctr(&daemon, &["images", "rm", "--sync", &remote]).ok();
+    let registry = Registry::start();
+    let remote = format!("{}/ctr-io:1", registry.localhost());
+    daemon.ctr(&["images", "tag", name, &remote]).ok();
+    daemon
+        .ctr(&["images", "push", "--plain-http", &remote])
+        .ok();
+    daemon.ctr(&["images", "rm", "--sync", &remote]).ok();
 
     let exported = daemon.dir().join("out.tar");
-    ctr(
-        &daemon,
-        &[
+    daemon
+        .ctr(&[
             "images",
             "export",
             "--all-platforms",
             exported.to_str().unwrap(),
             name,
-        ],
-    )
-    .ok();
+        ])
+        .ok();
     assert!(std::fs::metadata(&exported).unwrap().len() > 0);
-    ctr(&daemon, &["images", "rm", "--sync", name]).ok();
+    daemon.ctr(&["images", "rm", "--sync", name]).ok();
     assert!(
-        lines(&ctr(&daemon, &["content", "ls", "-q"]).ok()).is_empty(),
+        daemon.ctr(&["content", "ls", "-q"]).ok().lines().is_empty(),
         "content left after rm --sync"
     );
-    ctr(
-        &daemon,
-        &[
+    daemon
+        .ctr(&[
             "images",
             "import",
             "--all-platforms",
             exported.to_str().unwrap(),
-        ],
-    )
-    .ok();
+        ])
+        .ok();
     assert!(
         image_names(&daemon).iter().any(|n| n == name),
         "re-imported: {:?}",
         image_names(&daemon)
     );
     assert_image_files(&daemon, &image, name);
-    ctr(&daemon, &["images", "rm", "--sync", name]).ok();
+    daemon.ctr(&["images", "rm", "--sync", name]).ok();
     assert!(
-        lines(&ctr(&daemon, &["content", "ls", "-q"]).ok()).is_empty(),
+        daemon.ctr(&["content", "ls", "-q"]).ok().lines().is_empty(),
         "content left before fetch"
     );
-    ctr(&daemon, &["content", "fetch", "--plain-http", &remote]).ok();
-    let digests = lines(&ctr(&daemon, &["content", "ls", "-q"]).ok());
+    daemon
+        .ctr(&["content", "fetch", "--plain-http", &remote])
+        .ok();
+    let digests = daemon.ctr(&["content", "ls", "-q"]).ok().lines();
     assert!(
         digests.len() >= 3,
         "fetched index, manifest, config and layers: {digests:?}"
     );
     assert!(
-        lines(&ctr(&daemon, &["snapshots", "ls"]).ok()).len() <= 1,
+        daemon.ctr(&["snapshots", "ls"]).ok().lines().len() <= 1,
         "content fetch does not unpack"
     );
-    ctr(&daemon, &["version"]).ok();
+    daemon.ctr(&["version"]).ok();
 }

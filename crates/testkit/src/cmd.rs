@@ -20,7 +20,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Makes the kernel SIGKILL the child when the thread that spawned it dies,
 /// so a test killed by its runner (timeout) leaves no daemon behind.
 #[allow(unsafe_code)]
-pub(crate) fn die_with_parent(cmd: &mut Command) {
+pub fn die_with_parent(cmd: &mut Command) {
     // SAFETY: the closure runs between fork and exec and only makes the
     // async-signal-safe prctl(2) system call; it allocates nothing.
     unsafe {
@@ -60,12 +60,20 @@ enum Input {
     File(File),
 }
 
+/// Why [`Cmd::execute`] gave no output: the command did not start, or it
+/// ran past its timeout (with what it printed until it was killed).
+enum Failure {
+    Spawn(String, std::io::Error),
+    Timeout(Output, Duration),
+}
+
 /// A command to run with a timeout: a thin builder over
 /// [`std::process::Command`].
 pub struct Cmd {
     program: OsString,
     args: Vec<OsString>,
     envs: Vec<(OsString, OsString)>,
+    removed_envs: Vec<OsString>,
     input: Input,
     timeout: Duration,
 }
@@ -77,6 +85,7 @@ impl Cmd {
             program: program.as_ref().to_os_string(),
             args: Vec::new(),
             envs: Vec::new(),
+            removed_envs: Vec::new(),
             input: Input::Null,
             timeout: DEFAULT_TIMEOUT,
         }
@@ -97,6 +106,13 @@ impl Cmd {
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
         self.envs
             .push((key.as_ref().to_os_string(), value.as_ref().to_os_string()));
+        self
+    }
+
+    /// Removes an environment variable the test runner may have set (e.g.
+    /// `CONTAINERD_NAMESPACE`) from the command's environment.
+    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Self {
+        self.removed_envs.push(key.as_ref().to_os_string());
         self
     }
 
@@ -126,9 +142,15 @@ impl Cmd {
         render(&self.program, &self.args)
     }
 
-    fn command(&self) -> Command {
+    /// The [`std::process::Command`] this runs (program, arguments and
+    /// environment; it dies with the test), for a test that needs its own
+    /// stdio, e.g. a pty. Run it under [`wait_bounded`].
+    pub fn command(&self) -> Command {
         let mut cmd = Command::new(&self.program);
         cmd.args(&self.args);
+        for k in &self.removed_envs {
+            cmd.env_remove(k);
+        }
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }
@@ -138,7 +160,28 @@ impl Cmd {
 
     /// Runs the command to completion, failing the test if it does not
     /// finish within the timeout (it is then killed by its pid).
+    #[track_caller]
     pub fn run(self) -> Output {
+        match self.execute() {
+            Ok(output) => output,
+            Err(Failure::Spawn(cmdline, e)) => panic!("cannot run `{cmdline}`: {e}"),
+            Err(Failure::Timeout(partial, timeout)) => panic!(
+                "`{}` did not finish within {timeout:?}; killed it.\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                partial.cmdline,
+                partial.stdout(),
+                partial.stderr,
+            ),
+        }
+    }
+
+    /// Runs the command to completion without ever failing the test: `None`
+    /// if it cannot start or does not finish within the timeout (it is then
+    /// killed by its pid). For best-effort cleanup in `Drop`.
+    pub fn try_run(self) -> Option<Output> {
+        self.execute().ok()
+    }
+
+    fn execute(self) -> Result<Output, Failure> {
         let cmdline = self.cmdline();
         let mut cmd = self.command();
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -155,9 +198,10 @@ impl Cmd {
                 cmd.stdin(Stdio::from(file));
             }
         }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run `{cmdline}`: {e}"));
+        let mut child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) => return Err(Failure::Spawn(cmdline, e)),
+        };
         let writer = feed.and_then(|bytes| {
             let mut stdin = child.stdin.take()?;
             // A child that exits early makes this fail with EPIPE; the exit
@@ -169,32 +213,43 @@ impl Cmd {
         let stdout = Collector::start(child.stdout.take());
         let stderr = Collector::start(child.stderr.take());
         let deadline = Instant::now() + self.timeout;
-        let status = loop {
+        let (status, timed_out) = loop {
             match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "`{cmdline}` did not finish within {:?}; killed it.\n--- stdout ---\n{}\n--- stderr ---\n{}",
-                        self.timeout,
-                        String::from_utf8_lossy(&stdout.snapshot()),
-                        String::from_utf8_lossy(&stderr.snapshot()),
-                    );
+                Ok(Some(status)) => break (status, false),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
                 }
-                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-                Err(e) => panic!("waiting for `{cmdline}`: {e}"),
+                _ => {
+                    let _ = child.kill();
+                    match child.wait() {
+                        Ok(status) => break (status, true),
+                        Err(e) => return Err(Failure::Spawn(cmdline, e)),
+                    }
+                }
             }
         };
+        if timed_out {
+            // What it printed so far: a grandchild may still hold the pipes,
+            // so the readers are not waited for.
+            return Err(Failure::Timeout(
+                Output {
+                    cmdline,
+                    status,
+                    stdout_bytes: stdout.snapshot(),
+                    stderr: String::from_utf8_lossy(&stderr.snapshot()).into_owned(),
+                },
+                self.timeout,
+            ));
+        }
         if let Some(w) = writer {
             let _ = w.join();
         }
-        Output {
+        Ok(Output {
             cmdline,
             status,
             stdout_bytes: stdout.finish(),
             stderr: String::from_utf8_lossy(&stderr.finish()).into_owned(),
-        }
+        })
     }
 
     /// Starts the command in the background with stdin piped, collecting its
@@ -294,6 +349,12 @@ impl fmt::Display for Output {
     }
 }
 
+impl fmt::Debug for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
 fn describe(status: ExitStatus) -> String {
     match (status.code(), status.signal()) {
         (Some(code), _) => format!("code {code}"),
@@ -315,6 +376,11 @@ impl Output {
             .map(|l| l.trim_end().to_string())
             .filter(|l| !l.is_empty())
             .collect()
+    }
+
+    /// The exit code (`None` when a signal ended it).
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
     }
 
     /// Whether the command exited with status 0.
@@ -385,6 +451,58 @@ impl Output {
         serde_json::from_slice(&self.stdout_bytes)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self}"))
     }
+}
+
+/// Waits for `child` (started by the test itself) at most `timeout`; kills
+/// it by its pid and fails the test after that. `what` names it in the
+/// message.
+#[track_caller]
+pub fn wait_bounded(child: &mut Child, timeout: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{what} did not finish within {timeout:?}; killed it");
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("waiting for {what}: {e}"),
+        }
+    }
+}
+
+/// Collects the output of `child` (started by the test with piped stdout
+/// and stderr) until it exits, at most `timeout`; kills it by its pid and
+/// fails the test after that. `what` names it in messages.
+#[track_caller]
+pub fn wait_output(mut child: Child, timeout: Duration, what: &str) -> Output {
+    let stdout = Collector::start(child.stdout.take());
+    let stderr = Collector::start(child.stderr.take());
+    let status = wait_bounded(&mut child, timeout, what);
+    Output {
+        cmdline: what.to_string(),
+        status,
+        stdout_bytes: stdout.finish(),
+        stderr: String::from_utf8_lossy(&stderr.finish()).into_owned(),
+    }
+}
+
+/// Writes `input` to the piped stdin of `child` after `delay` on a thread,
+/// then keeps stdin open 3 s more (a tty program may read after the input
+/// echoes). Join the handle before asserting.
+#[track_caller]
+pub fn feed_stdin(child: &mut Child, delay: Duration, input: &'static [u8]) -> JoinHandle<()> {
+    let Some(mut stdin) = child.stdin.take() else {
+        panic!("feed_stdin: the child's stdin is not piped");
+    };
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        let _ = stdin.write_all(input);
+        let _ = stdin.flush();
+        std::thread::sleep(Duration::from_secs(3));
+    })
 }
 
 /// A command running in the background. Dropping it kills the process by

@@ -4,16 +4,11 @@
 //! its single layer is committed as a snapshot named by its chain id,
 //! exactly what unpacking a pulled image leaves behind.
 //!
-//! **Needs root**: the test starts crated (see `common::Daemon`).
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
+//! **Needs root**: the test starts crated (see `common::daemon`).
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use common::Daemon;
 use crated_client::images::{
     Descriptor, Image, MEDIA_TYPE_OCI_CONFIG, MEDIA_TYPE_OCI_MANIFEST, Platform,
 };
@@ -125,7 +120,7 @@ async fn make_image(client: &Client, rootfs: &Path, snapshotter: &str) {
 
 #[test]
 fn run_from_an_image_and_manage_images() {
-    let daemon = Daemon::start();
+    let daemon = crate::common::daemon();
     let rootfs = daemon.rootfs("image-rootfs");
     let fifo = daemon.fifo_dir().display().to_string();
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -135,7 +130,7 @@ fn run_from_an_image_and_manage_images() {
     runtime.block_on(make_image(&client, &rootfs, "overlayfs"));
 
     let ls = daemon.cratectl(&["images", "ls"]).ok();
-    let lines: Vec<&str> = ls.stdout.lines().collect();
+    let lines: Vec<String> = ls.stdout().lines().map(String::from).collect();
     assert!(lines[0].starts_with("REF "), "{ls:?}");
     assert!(
         lines[0].contains("TYPE") && lines[0].contains("PLATFORMS"),
@@ -148,13 +143,13 @@ fn run_from_an_image_and_manage_images() {
         "{ls:?}"
     );
     assert_eq!(
-        daemon.cratectl(&["images", "ls", "-q"]).ok().stdout,
+        daemon.cratectl(&["images", "ls", "-q"]).ok().stdout(),
         format!("{IMAGE}\n")
     );
     let check = daemon.cratectl(&["images", "check"]).ok();
-    assert!(check.stdout.contains("complete (3/3)"), "{check:?}");
+    assert!(check.stdout().contains("complete (3/3)"), "{check:?}");
     assert!(
-        check.stdout.trim_end().ends_with("true"),
+        check.stdout().trim_end().ends_with("true"),
         "unpacked: {check:?}"
     );
 
@@ -162,7 +157,7 @@ fn run_from_an_image_and_manage_images() {
     let out = daemon
         .cratectl(&["run", "--rm", "--fifo-dir", &fifo, IMAGE, "i1"])
         .ok();
-    assert_eq!(out.stdout, "hello from /home/app as app\n");
+    assert_eq!(out.stdout(), "hello from /home/app as app\n");
     // Arguments replace the command; the snapshot is writable and private.
     let out = daemon
         .cratectl(&[
@@ -179,7 +174,7 @@ fn run_from_an_image_and_manage_images() {
             "echo x > /file && cat /file && id -u",
         ])
         .ok();
-    assert_eq!(out.stdout, "x\n0\n");
+    assert_eq!(out.stdout(), "x\n0\n");
     assert!(!rootfs.join("file").exists());
     assert!(daemon.ids("containers").is_empty());
     // --rm took the snapshots too.
@@ -205,7 +200,8 @@ fn run_from_an_image_and_manage_images() {
         ])
         .ok();
     let info: serde_json::Value =
-        serde_json::from_str(&daemon.cratectl(&["containers", "info", "i3"]).ok().stdout).unwrap();
+        serde_json::from_str(&daemon.cratectl(&["containers", "info", "i3"]).ok().stdout())
+            .unwrap();
     assert_eq!(info["Image"], IMAGE);
     assert_eq!(info["SnapshotKey"], "i3");
     assert_eq!(info["Snapshotter"], "overlayfs");
@@ -215,11 +211,11 @@ fn run_from_an_image_and_manage_images() {
         "SIGKILL"
     );
     let ls = daemon.cratectl(&["containers", "ls"]).ok();
-    assert!(ls.stdout.contains(IMAGE), "{ls:?}");
+    assert!(ls.stdout().contains(IMAGE), "{ls:?}");
     // No signal given: the image's stop signal (SIGKILL) ends sleep.
     daemon.cratectl(&["tasks", "kill", "i3"]).ok();
     let wait = daemon.cratectl(&["tasks", "wait", "i3"]).ok();
-    assert_eq!(wait.stdout, "137\n");
+    assert_eq!(wait.stdout(), "137\n");
     daemon.cratectl(&["containers", "rm", "i3"]).ok();
     let gone = runtime.block_on(client.snapshots("overlayfs").stat("i3"));
     assert!(
@@ -252,7 +248,7 @@ fn run_from_an_image_and_manage_images() {
     let tag = daemon
         .cratectl(&["images", "tag", IMAGE, "test.local/busybox:2"])
         .ok();
-    assert_eq!(tag.stdout, "test.local/busybox:2\n");
+    assert_eq!(tag.stdout(), "test.local/busybox:2\n");
     daemon
         .cratectl(&["images", "tag", IMAGE, "test.local/busybox:2"])
         .fails();
@@ -262,18 +258,18 @@ fn run_from_an_image_and_manage_images() {
     let label = daemon
         .cratectl(&["images", "label", "test.local/busybox:2", "a=b", "c=d"])
         .ok();
-    assert_eq!(label.stdout, "a=b,c=d\n");
+    assert_eq!(label.stdout(), "a=b,c=d\n");
     let label = daemon
         .cratectl(&["images", "label", "test.local/busybox:2", "a="])
         .ok();
-    assert_eq!(label.stdout, "c=d\n");
+    assert_eq!(label.stdout(), "c=d\n");
     let rm = daemon
         .cratectl(&["images", "rm", "test.local/busybox:2", "test.local/none:1"])
         .ok();
-    assert_eq!(rm.stdout, "test.local/busybox:2\n");
+    assert_eq!(rm.stdout(), "test.local/busybox:2\n");
     assert!(rm.stderr.contains("image not found"), "{rm:?}");
     assert_eq!(
-        daemon.cratectl(&["images", "ls", "-q"]).ok().stdout,
+        daemon.cratectl(&["images", "ls", "-q"]).ok().stdout(),
         format!("{IMAGE}\n")
     );
 }

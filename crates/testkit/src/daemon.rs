@@ -17,6 +17,8 @@ use crate::cmd::{Background, Cmd, Output, die_with_parent, signal_pid};
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the daemon may take to exit after SIGTERM before it gets SIGKILL.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one `ctr` call of [`Daemon::remove_all_containers`] may take.
+pub const CLEANUP_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A running (or crashed) `crated` with its own temporary directory:
 ///
@@ -28,17 +30,22 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// <dir>/state/        runtime data
 /// <dir>/crated.sock   gRPC socket (ttrpc at crated.sock.ttrpc)
 /// <dir>/crated.log    the daemon's stdout and stderr, across restarts
+/// <dir>/fifo/         an empty directory for `cratectl run --fifo-dir`
 /// ```
 ///
 /// Dropping it stops the daemon by its pid (SIGTERM, then SIGKILL after
 /// [`STOP_TIMEOUT`]) and removes the directory, unless `CRATED_E2E_KEEP` is
-/// set. If the test is panicking, the daemon log is printed first.
+/// set. If the test is panicking, the daemon log is printed first. With
+/// [`DaemonBuilder::clean_up_containers`] it first kills every task and
+/// removes every container, in every namespace.
 ///
 /// Needs root: crated chowns its socket and runs as it would in production.
 pub struct Daemon {
     dir: Option<TempDir>,
     path: PathBuf,
+    root: PathBuf,
     child: Option<Child>,
+    clean_up: bool,
 }
 
 impl Daemon {
@@ -71,9 +78,10 @@ impl Daemon {
         self.path.join("crated.sock")
     }
 
-    /// The persistent root directory.
+    /// The persistent root directory (`<dir>/root` unless
+    /// [`DaemonBuilder::root_dir`] chose another).
     pub fn root(&self) -> PathBuf {
-        self.path.join("root")
+        self.root.clone()
     }
 
     /// The state directory.
@@ -84,6 +92,12 @@ impl Daemon {
     /// The configuration file the daemon runs with.
     pub fn config_path(&self) -> PathBuf {
         self.path.join("config.toml")
+    }
+
+    /// An empty directory for `cratectl run --fifo-dir` (tests check that
+    /// no FIFO is left in it).
+    pub fn fifo_dir(&self) -> PathBuf {
+        self.path.join("fifo")
     }
 
     /// The daemon's log file.
@@ -242,6 +256,8 @@ impl Daemon {
     /// `ctr -a <socket> <args>` (containerd's CLI) as a [`Cmd`] to customise.
     pub fn ctr_cmd<S: AsRef<OsStr>>(&self, args: &[S]) -> Cmd {
         Cmd::new(ctr_bin())
+            .env_remove("CONTAINERD_NAMESPACE")
+            .env_remove("CONTAINERD_SNAPSHOTTER")
             .args([OsStr::new("-a"), self.socket().as_os_str()])
             .args(args)
     }
@@ -265,6 +281,8 @@ impl Daemon {
     pub fn cratectl_cmd<S: AsRef<OsStr>>(&self, args: &[S]) -> Cmd {
         Cmd::new(cratectl_bin())
             .env("NO_COLOR", "1")
+            .env_remove("CONTAINERD_NAMESPACE")
+            .env_remove("CONTAINERD_SNAPSHOTTER")
             .args([OsStr::new("-a"), self.socket().as_os_str()])
             .args(args)
     }
@@ -272,6 +290,50 @@ impl Daemon {
     /// Runs `cratectl -a <socket> <args>` to completion.
     pub fn cratectl<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
         self.cratectl_cmd(args).run()
+    }
+
+    /// Runs `cratectl -a <socket> <args>` with `stdin` on its standard input.
+    pub fn cratectl_stdin<S: AsRef<OsStr>>(&self, args: &[S], stdin: impl Into<Vec<u8>>) -> Output {
+        self.cratectl_cmd(args).stdin_bytes(stdin).run()
+    }
+
+    /// The ids `cratectl <what> ls -q` prints in the default namespace
+    /// (`what` is e.g. `containers`, `tasks`, `images`).
+    #[track_caller]
+    pub fn ids(&self, what: &str) -> Vec<String> {
+        self.cratectl(&[what, "ls", "-q"]).ok().lines()
+    }
+
+    /// Builds a busybox root filesystem (see
+    /// [`build_rootfs`](crate::workload::build_rootfs)) at `<dir>/<name>`.
+    #[track_caller]
+    pub fn rootfs(&self, name: &str) -> PathBuf {
+        let root = self.path.join(name);
+        crate::workload::build_rootfs(&root);
+        root
+    }
+
+    /// Kills every task and removes every task and container in every
+    /// namespace, best effort: bounded in time, never failing the test.
+    pub fn remove_all_containers(&self) {
+        let ctr = |args: &[&str]| -> Vec<String> {
+            self.ctr_cmd(args)
+                .timeout(CLEANUP_TIMEOUT)
+                .try_run()
+                .map(|out| out.lines())
+                .unwrap_or_default()
+        };
+        for ns in ctr(&["namespaces", "ls", "-q"]) {
+            for id in ctr(&["-n", &ns, "tasks", "ls", "-q"]) {
+                ctr(&["-n", &ns, "tasks", "kill", "-a", "-s", "KILL", &id]);
+            }
+            for id in ctr(&["-n", &ns, "tasks", "ls", "-q"]) {
+                ctr(&["-n", &ns, "tasks", "rm", "-f", &id]);
+            }
+            for id in ctr(&["-n", &ns, "containers", "ls", "-q"]) {
+                ctr(&["-n", &ns, "containers", "rm", &id]);
+            }
+        }
     }
 
     /// `crated -c <config> <args>` (e.g. `publish`, `config dump`) as a
@@ -317,8 +379,11 @@ type PrepareFn = Box<dyn FnOnce(&Path)>;
 #[derive(Default)]
 pub struct DaemonBuilder {
     gc: bool,
+    clean_up: bool,
+    root: Option<PathBuf>,
     top: String,
     grpc: String,
+    runtime_paths: Vec<(String, PathBuf)>,
     tail: String,
     prepare: Vec<PrepareFn>,
 }
@@ -340,6 +405,27 @@ impl DaemonBuilder {
     /// [`GC_ON_REQUEST_ONLY`].
     pub fn with_gc(mut self) -> Self {
         self.gc = true;
+        self
+    }
+
+    /// Kills every task and removes every container (all namespaces) before
+    /// the daemon is stopped on drop, so no shim outlives the test.
+    pub fn clean_up_containers(mut self) -> Self {
+        self.clean_up = true;
+        self
+    }
+
+    /// Uses `root` as the daemon's root directory instead of `<dir>/root`
+    /// (e.g. on a btrfs mount). The caller removes it.
+    pub fn root_dir(mut self, root: impl Into<PathBuf>) -> Self {
+        self.root = Some(root.into());
+        self
+    }
+
+    /// Runs `runtime` (e.g. `io.containerd.runc.v2`) with the shim binary at
+    /// `shim`: `[plugins."io.containerd.runtime.v2.task".runtime_paths]`.
+    pub fn runtime_path(mut self, runtime: &str, shim: impl Into<PathBuf>) -> Self {
+        self.runtime_paths.push((runtime.to_string(), shim.into()));
         self
     }
 
@@ -376,18 +462,24 @@ impl DaemonBuilder {
     /// serve within [`START_TIMEOUT`].
     #[track_caller]
     pub fn start(self) -> Daemon {
-        assert!(
-            nix::unistd::geteuid().is_root(),
-            "the crated end-to-end tests need root (the daemon chowns its socket and state); run them as root"
-        );
+        crate::root::require_root("crated chowns its socket and state as in production");
         let dir = tempfile::Builder::new()
             .prefix("crated-e2e.")
             .tempdir_in("/tmp")
             .unwrap_or_else(|e| panic!("cannot create a temporary directory in /tmp: {e}"));
         let path = dir.path().to_path_buf();
+        let root = self.root.unwrap_or_else(|| path.join("root"));
+        let mut runtime_paths = String::new();
+        if !self.runtime_paths.is_empty() {
+            runtime_paths.push_str("[plugins.\"io.containerd.runtime.v2.task\".runtime_paths]\n");
+            for (runtime, shim) in &self.runtime_paths {
+                runtime_paths
+                    .push_str(&format!("{runtime:?} = {:?}\n", shim.display().to_string()));
+            }
+        }
         let config = format!(
-            "version = 3\nroot = {root:?}\nstate = {state:?}\n{top}\n[grpc]\naddress = {sock:?}\n{grpc}\n{gc}\n{tail}",
-            root = path.join("root").display().to_string(),
+            "version = 3\nroot = {root:?}\nstate = {state:?}\n{top}\n[grpc]\naddress = {sock:?}\n{grpc}\n{gc}\n{runtime_paths}\n{tail}",
+            root = root.display().to_string(),
             state = path.join("state").display().to_string(),
             sock = path.join("crated.sock").display().to_string(),
             top = self.top,
@@ -397,13 +489,17 @@ impl DaemonBuilder {
         );
         std::fs::write(path.join("config.toml"), config)
             .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.join("config.toml").display()));
+        std::fs::create_dir(path.join("fifo"))
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.join("fifo").display()));
         for f in self.prepare {
             f(&path);
         }
         let mut daemon = Daemon {
             dir: Some(dir),
             path,
+            root,
             child: None,
+            clean_up: self.clean_up,
         };
         daemon.spawn();
         daemon
@@ -418,6 +514,9 @@ impl Drop for Daemon {
                 self.log_path().display(),
                 self.log()
             );
+        }
+        if self.clean_up && self.running() {
+            self.remove_all_containers();
         }
         self.stop_child();
         if std::env::var_os("CRATED_E2E_KEEP").is_some()

@@ -1,19 +1,17 @@
 //! `cratectl run`, `containers` and `tasks` against a real crated running
 //! containerd's Go shim, from busybox root filesystem directories.
 //!
-//! **Needs root**: every test starts crated (see `common::Daemon`), whose
+//! **Needs root**: every test starts crated (see `common::daemon`), whose
 //! shim runs runc. Each test is bounded in time and removes its tasks and
 //! containers and stops its daemon (by pid) when it ends.
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::io::{Read, Write};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{Daemon, wait_bounded, wait_until};
+use crate::common::Daemon;
+use crated_e2e::cmd::wait_bounded;
+use crated_e2e::wait_until;
 
 fn fifo_arg(daemon: &Daemon) -> String {
     daemon.fifo_dir().display().to_string()
@@ -27,7 +25,7 @@ fn fifo_dir_is_empty(daemon: &Daemon) -> bool {
 
 #[test]
 fn run_rm_captures_output_and_propagates_the_exit_code() {
-    let daemon = Daemon::start();
+    let daemon = crate::common::daemon();
     let rootfs = daemon.rootfs("rootfs");
     let fifo = fifo_arg(&daemon);
     let out = daemon.cratectl(&[
@@ -43,7 +41,7 @@ fn run_rm_captures_output_and_propagates_the_exit_code() {
         "echo out; echo err >&2; exit 3",
     ]);
     assert_eq!(out.code(), Some(3), "{out:?}");
-    assert_eq!(out.stdout, "out\n");
+    assert_eq!(out.stdout(), "out\n");
     assert!(out.stderr.contains("err"), "{out:?}");
     // Exit 0 is success; stdin is passed through.
     let out = daemon
@@ -61,7 +59,7 @@ fn run_rm_captures_output_and_propagates_the_exit_code() {
             b"piped input\n",
         )
         .ok();
-    assert_eq!(out.stdout, "piped input\n");
+    assert_eq!(out.stdout(), "piped input\n");
     assert!(daemon.ids("containers").is_empty());
     assert!(daemon.ids("tasks").is_empty());
     assert!(fifo_dir_is_empty(&daemon), "FIFOs left behind");
@@ -69,7 +67,7 @@ fn run_rm_captures_output_and_propagates_the_exit_code() {
 
 #[test]
 fn run_rm_cleans_up_when_the_process_cannot_start() {
-    let daemon = Daemon::start();
+    let daemon = crate::common::daemon();
     let rootfs = daemon.rootfs("rootfs");
     let fifo = fifo_arg(&daemon);
     let out = daemon
@@ -106,7 +104,7 @@ fn run_rm_cleans_up_when_the_process_cannot_start() {
 
 #[test]
 fn detached_task_exec_ps_kill_wait_rm() {
-    let daemon = Daemon::start();
+    let daemon = crate::common::daemon();
     let rootfs = daemon.rootfs("rootfs");
     let fifo = fifo_arg(&daemon);
     daemon
@@ -123,13 +121,13 @@ fn detached_task_exec_ps_kill_wait_rm() {
         ])
         .ok();
     let ls = daemon.cratectl(&["tasks", "ls"]).ok();
-    assert!(ls.stdout.starts_with("TASK"), "{ls:?}");
-    assert!(ls.stdout.contains("RUNNING"), "{ls:?}");
+    assert!(ls.stdout().starts_with("TASK"), "{ls:?}");
+    assert!(ls.stdout().contains("RUNNING"), "{ls:?}");
     let json: serde_json::Value = serde_json::from_str(
         &daemon
             .cratectl(&["--format", "json", "tasks", "ls"])
             .ok()
-            .stdout,
+            .stdout(),
     )
     .unwrap();
     assert_eq!(json[0]["id"], "d1");
@@ -148,7 +146,7 @@ fn detached_task_exec_ps_kill_wait_rm() {
         "echo in-exec; exit 4",
     ]);
     assert_eq!(exec.code(), Some(4), "{exec:?}");
-    assert_eq!(exec.stdout, "in-exec\n");
+    assert_eq!(exec.stdout(), "in-exec\n");
     // Exec as a user named in the rootfs's /etc/passwd.
     let exec = daemon
         .cratectl(&[
@@ -165,7 +163,7 @@ fn detached_task_exec_ps_kill_wait_rm() {
             "-u",
         ])
         .ok();
-    assert_eq!(exec.stdout, "1000\n");
+    assert_eq!(exec.stdout(), "1000\n");
     daemon
         .cratectl(&[
             "tasks",
@@ -181,9 +179,9 @@ fn detached_task_exec_ps_kill_wait_rm() {
         ])
         .ok();
     let ps = daemon.cratectl(&["tasks", "ps", "d1"]).ok();
-    assert!(ps.stdout.starts_with("PID"), "{ps:?}");
-    assert_eq!(ps.stdout.lines().count(), 3, "{ps:?}");
-    assert!(ps.stdout.contains("ExecID:e3"), "{ps:?}");
+    assert!(ps.stdout().starts_with("PID"), "{ps:?}");
+    assert_eq!(ps.stdout().lines().count(), 3, "{ps:?}");
+    assert!(ps.stdout().contains("ExecID:e3"), "{ps:?}");
 
     // An exec id may not be used twice.
     let out = daemon
@@ -206,6 +204,7 @@ fn detached_task_exec_ps_kill_wait_rm() {
     assert!(out.stderr.contains("running"), "{out:?}");
     let waiter = daemon
         .cratectl_cmd(&["tasks", "wait", "d1"])
+        .command()
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -224,7 +223,7 @@ fn detached_task_exec_ps_kill_wait_rm() {
         .unwrap();
     assert_eq!(printed, "137\n");
     let ls = daemon.cratectl(&["tasks", "ls"]).ok();
-    assert!(ls.stdout.contains("STOPPED"), "{ls:?}");
+    assert!(ls.stdout().contains("STOPPED"), "{ls:?}");
     let rm = daemon.cratectl(&["tasks", "rm", "d1"]).ok();
     assert!(rm.stderr.contains("137"), "{rm:?}");
     assert!(daemon.ids("tasks").is_empty());
@@ -245,7 +244,7 @@ fn detached_task_exec_ps_kill_wait_rm() {
 
 #[test]
 fn pause_resume_and_metrics() {
-    let daemon = Daemon::start();
+    let daemon = crate::common::daemon();
     let rootfs = daemon.rootfs("rootfs");
     let fifo = fifo_arg(&daemon);
     daemon
@@ -266,7 +265,7 @@ fn pause_resume_and_metrics() {
         daemon
             .cratectl(&["tasks", "ls"])
             .ok()
-            .stdout
+            .stdout()
             .contains("PAUSED")
     );
     daemon.cratectl(&["tasks", "resume", "p1"]).ok();
@@ -274,12 +273,12 @@ fn pause_resume_and_metrics() {
         daemon
             .cratectl(&["tasks", "ls"])
             .ok()
-            .stdout
+            .stdout()
             .contains("RUNNING")
     );
 
     let metrics = daemon.cratectl(&["tasks", "metrics", "p1"]).ok();
-    let lines: Vec<&str> = metrics.stdout.lines().collect();
+    let lines: Vec<String> = metrics.stdout().lines().map(String::from).collect();
     assert!(
         lines[0].starts_with("ID") && lines[0].contains("TIMESTAMP"),
         "{metrics:?}"
@@ -287,14 +286,14 @@ fn pause_resume_and_metrics() {
     assert!(lines[1].starts_with("p1"), "{metrics:?}");
     assert!(lines[3].starts_with("METRIC"), "{metrics:?}");
     assert!(
-        metrics.stdout.contains("pids.current") || metrics.stdout.contains("memory.usage"),
+        metrics.stdout().contains("pids.current") || metrics.stdout().contains("memory.usage"),
         "{metrics:?}"
     );
     let json: serde_json::Value = serde_json::from_str(
         &daemon
             .cratectl(&["--format", "json", "tasks", "metrics", "p1"])
             .ok()
-            .stdout,
+            .stdout(),
     )
     .unwrap();
     assert!(
@@ -307,7 +306,7 @@ fn pause_resume_and_metrics() {
 
 #[test]
 fn spec_options_reach_the_container() {
-    let daemon = Daemon::start();
+    let daemon = crate::common::daemon();
     let rootfs = daemon.rootfs("rootfs");
     let fifo = fifo_arg(&daemon);
     let host_dir = daemon.dir().join("shared");
@@ -354,7 +353,7 @@ fn spec_options_reach_the_container() {
             script,
         ])
         .ok();
-    let lines: Vec<&str> = out.stdout.lines().collect();
+    let lines: Vec<String> = out.stdout().lines().map(String::from).collect();
     assert_eq!(
         lines,
         [
@@ -391,7 +390,7 @@ fn spec_options_reach_the_container() {
             "echo $HOSTNAME; readlink /proc/self/ns/net",
         ])
         .ok();
-    assert_eq!(out.stdout, format!("{host}\n{}\n", ns.display()));
+    assert_eq!(out.stdout(), format!("{host}\n{}\n", ns.display()));
 
     // --privileged: every host device.
     let out = daemon
@@ -409,13 +408,13 @@ fn spec_options_reach_the_container() {
             "test -e /dev/null && ls /dev | wc -l",
         ])
         .ok();
-    let count: usize = out.stdout.trim().parse().unwrap_or(0);
+    let count: usize = out.stdout().trim().parse().unwrap_or(0);
     assert!(count > 20, "{out:?}");
 }
 
 #[test]
 fn containers_create_label_info_start_attach_rm() {
-    let daemon = Daemon::start();
+    let daemon = crate::common::daemon();
     let rootfs = daemon.rootfs("rootfs");
     let fifo = fifo_arg(&daemon);
     daemon
@@ -434,16 +433,17 @@ fn containers_create_label_info_start_attach_rm() {
         .ok();
     let ls = daemon.cratectl(&["containers", "ls"]).ok();
     assert!(
-        ls.stdout.starts_with("CONTAINER    IMAGE    RUNTIME"),
+        ls.stdout().starts_with("CONTAINER    IMAGE    RUNTIME"),
         "{ls:?}"
     );
-    assert!(ls.stdout.contains("io.containerd.runc.v2"), "{ls:?}");
+    assert!(ls.stdout().contains("io.containerd.runc.v2"), "{ls:?}");
     let labels = daemon
         .cratectl(&["containers", "label", "c1", "tier=1", "app="])
         .ok();
-    assert_eq!(labels.stdout, "tier=1\n");
+    assert_eq!(labels.stdout(), "tier=1\n");
     let info: serde_json::Value =
-        serde_json::from_str(&daemon.cratectl(&["containers", "info", "c1"]).ok().stdout).unwrap();
+        serde_json::from_str(&daemon.cratectl(&["containers", "info", "c1"]).ok().stdout())
+            .unwrap();
     assert_eq!(info["ID"], "c1");
     assert_eq!(info["Runtime"]["Name"], "io.containerd.runc.v2");
     assert_eq!(info["Labels"]["tier"], "1");
@@ -453,7 +453,7 @@ fn containers_create_label_info_start_attach_rm() {
         &daemon
             .cratectl(&["containers", "info", "--spec", "c1"])
             .ok()
-            .stdout,
+            .stdout(),
     )
     .unwrap();
     assert_eq!(spec["process"]["args"][0], "sh");
@@ -461,7 +461,7 @@ fn containers_create_label_info_start_attach_rm() {
     // tasks start in the foreground: stdin in, output out, exit code.
     let out = daemon.cratectl_stdin(&["tasks", "start", "--fifo-dir", &fifo, "c1"], b"hello\n");
     assert_eq!(out.code(), Some(2), "{out:?}");
-    assert_eq!(out.stdout, "got:hello\n");
+    assert_eq!(out.stdout(), "got:hello\n");
     assert!(daemon.ids("tasks").is_empty());
 
     // Detached start, then attach: stdin reaches it, its exit code is ours.
@@ -470,7 +470,7 @@ fn containers_create_label_info_start_attach_rm() {
         .ok();
     let out = daemon.cratectl_stdin(&["tasks", "attach", "c1"], b"world\n");
     assert_eq!(out.code(), Some(2), "{out:?}");
-    assert_eq!(out.stdout, "got:world\n");
+    assert_eq!(out.stdout(), "got:world\n");
     assert!(daemon.ids("tasks").is_empty());
 
     // rm deletes a stopped task with the container.
@@ -481,7 +481,7 @@ fn containers_create_label_info_start_attach_rm() {
         daemon
             .cratectl(&["tasks", "ls"])
             .ok()
-            .stdout
+            .stdout()
             .contains("STOPPED")
     }));
     daemon.cratectl(&["containers", "rm", "c1"]).ok();
@@ -514,7 +514,7 @@ fn read_pty(master: &mut std::fs::File, out: &mut Vec<u8>, want: &str, until: In
 
 #[test]
 fn tty_session_through_a_pty() {
-    let daemon = Daemon::start();
+    let daemon = crate::common::daemon();
     let rootfs = daemon.rootfs("rootfs");
     let fifo = fifo_arg(&daemon);
     let size = nix::pty::Winsize {
@@ -525,17 +525,19 @@ fn tty_session_through_a_pty() {
     };
     let pty = nix::pty::openpty(Some(&size), None).expect("openpty");
     let slave = std::fs::File::from(pty.slave);
-    let mut cmd = daemon.cratectl_cmd(&[
-        "run",
-        "--rm",
-        "-t",
-        "--fifo-dir",
-        &fifo,
-        "--rootfs",
-        rootfs.to_str().unwrap(),
-        "tty1",
-        "sh",
-    ]);
+    let mut cmd = daemon
+        .cratectl_cmd(&[
+            "run",
+            "--rm",
+            "-t",
+            "--fifo-dir",
+            &fifo,
+            "--rootfs",
+            rootfs.to_str().unwrap(),
+            "tty1",
+            "sh",
+        ])
+        .command();
     cmd.stdin(slave.try_clone().unwrap())
         .stdout(slave.try_clone().unwrap())
         .stderr(slave);
@@ -573,7 +575,7 @@ fn tty_session_through_a_pty() {
 #[test]
 fn signals_to_cratectl_reach_the_container() {
     use std::io::BufRead;
-    let daemon = Daemon::start();
+    let daemon = crate::common::daemon();
     let rootfs = daemon.rootfs("rootfs");
     let fifo = fifo_arg(&daemon);
     let mut child = daemon
@@ -589,6 +591,7 @@ fn signals_to_cratectl_reach_the_container() {
             "-c",
             "trap 'echo got-term; exit 9' TERM; echo ready; while :; do sleep 0.1; done",
         ])
+        .command()
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
