@@ -246,21 +246,12 @@ impl NamespacedContent {
         }
         if !expected.is_empty() {
             digest::validate(expected)?;
-            // As containerd: a blob the namespace has, or the shared store
-            // has, joins the caller's lease (and namespace) in a committed
-            // transaction before `AlreadyExists`, so a collection cannot
-            // take it from under a second writer of the same blob.
-            if self.info(ns, expected).is_ok() && self.lease_existing(ns, expected, lease)? {
-                return Err(Error::already_exists(format!("content {expected}")));
-            }
-            let _shared = self.bytes.read().unwrap_or_else(PoisonError::into_inner);
-            if let Ok(shared) = self.store.info(expected) {
-                self.add_blob(ns, expected, shared.size, HashMap::new(), lease, None)?;
-                return Err(Error::already_exists(format!("content {expected}")));
+            if let Some(exists) = self.existing(ns, expected, lease)? {
+                return Err(exists);
             }
         }
         let backend_ref = format!("{ns}/{reference}");
-        self.db.write(|txn| {
+        let created = self.db.write(|txn| {
             namespaces::ensure(txn, ns)?;
             let mut table = txn.open_table(INGESTS).map_err(db_err)?;
             let k = keys::key(&[ns, reference]);
@@ -278,22 +269,67 @@ impl NamespacedContent {
             if let Some(lease) = lease {
                 add_resource_in(txn, ns, lease, &ingest_resource(reference))?;
             }
-            Ok(())
+            Ok(existing.is_none())
         })?;
-        let inner = self
-            .store
-            .writer(WriterOptions {
-                reference: backend_ref,
-                total,
-                expected: expected.to_string(),
-            })
-            .map_err(|e| e.context(format!("ref {reference:?}")))?;
+        let opened = self.store.writer(WriterOptions {
+            reference: backend_ref,
+            total,
+            expected: expected.to_string(),
+        });
+        let inner = match opened {
+            Ok(inner) => inner,
+            // Another writer committed the blob while this one waited for
+            // the ref: it is treated as existing from the start.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && !expected.is_empty() => {
+                if created {
+                    self.drop_ingest(ns, reference, lease)?;
+                }
+                return Err(self
+                    .existing(ns, expected, lease)?
+                    .unwrap_or_else(|| e.context(format!("ref {reference:?}"))));
+            }
+            Err(e) => return Err(e.context(format!("ref {reference:?}"))),
+        };
         Ok(NamespacedWriter {
             content: self.clone(),
             ns: ns.to_string(),
             reference: reference.to_string(),
             lease: lease.map(str::to_string),
             inner,
+        })
+    }
+
+    /// When `ns` or the shared store already has `expected`: makes it
+    /// visible in `ns` and adds it to `lease` (committed), and returns the
+    /// `AlreadyExists` to answer, as containerd does before it answers so.
+    fn existing(&self, ns: &str, expected: &str, lease: Option<&str>) -> Result<Option<Error>> {
+        let exists = || Error::already_exists(format!("content {expected}"));
+        if self.info(ns, expected).is_ok() && self.lease_existing(ns, expected, lease)? {
+            return Ok(Some(exists()));
+        }
+        let _shared = self.bytes.read().unwrap_or_else(PoisonError::into_inner);
+        let Ok(shared) = self.store.info(expected) else {
+            return Ok(None);
+        };
+        match self.add_blob(ns, expected, shared.size, HashMap::new(), lease, None) {
+            Ok(()) => Ok(Some(exists())),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(Some(e)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes the ingest record of `reference` (and its lease resource).
+    fn drop_ingest(&self, ns: &str, reference: &str, lease: Option<&str>) -> Result<()> {
+        self.db.write(|txn| {
+            let mut table = txn.open_table(INGESTS).map_err(db_err)?;
+            table
+                .remove(keys::key(&[ns, reference]).as_str())
+                .map_err(db_err)?;
+            drop(table);
+            if let Some(lease) = lease {
+                remove_resource_in(txn, ns, lease, &ingest_resource(reference))?;
+            }
+            Ok(())
         })
     }
 
@@ -420,16 +456,7 @@ impl NamespacedContent {
             Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
             _ => {}
         }
-        self.db.write(|txn| {
-            let mut table = txn.open_table(INGESTS).map_err(db_err)?;
-            table
-                .remove(keys::key(&[ns, reference]).as_str())
-                .map_err(db_err)?;
-            if let Some(lease) = &record.lease {
-                remove_resource_in(txn, ns, lease, &ingest_resource(reference))?;
-            }
-            Ok(())
-        })
+        self.drop_ingest(ns, reference, record.lease.as_deref())
     }
 }
 

@@ -505,10 +505,25 @@ pub fn image_names(daemon: &Daemon) -> Vec<String> {
 // ---------------------------------------------------------------------
 // Tests.
 
+/// The collection schedule of the tests: on request only, unless `extra`
+/// configures the scheduler itself.
+const GC_ON_REQUEST: &str = r#"[plugins."io.containerd.gc.v1.scheduler"]
+startup_delay = "24h"
+deletion_threshold = 1000000000
+mutation_threshold = 0
+"#;
+
 /// Starts crated like [`Daemon::start`], with `extra` appended to its
-/// configuration and, if given, `root` as its root directory.
+/// configuration and, if given, `root` as its root directory. The garbage
+/// collector runs on request only unless `extra` has its own
+/// `[plugins."io.containerd.gc.v1.scheduler"]` table.
 pub fn start_daemon_with(extra: &str, root: Option<&Path>) -> Daemon {
     super::require_root_and_tools();
+    let gc = if extra.contains("io.containerd.gc.v1.scheduler") {
+        ""
+    } else {
+        GC_ON_REQUEST
+    };
     let dir = tempfile::Builder::new()
         .prefix("cratectl-test-")
         .tempdir_in("/tmp")
@@ -523,11 +538,7 @@ state = "{state}"
 [grpc]
 address = "{sock}"
 
-[plugins."io.containerd.gc.v1.scheduler"]
-startup_delay = "24h"
-deletion_threshold = 1000000000
-mutation_threshold = 0
-
+{gc}
 [plugins."io.containerd.runtime.v2.task".runtime_paths]
 "io.containerd.runc.v2" = "{shim}"
 
