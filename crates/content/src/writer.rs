@@ -15,8 +15,9 @@ use crate::fsutil::{io_error, sync_dir, write_time};
 use crate::ingest::{self, DATA_MODE, IngestPaths, OpenIngest};
 use crate::locks::RefLock;
 
-/// The mode of a committed blob.
-const BLOB_MODE: u32 = 0o444;
+/// The mode of a committed blob: read-only, and for root only (the store
+/// directory is root's too).
+pub(crate) const BLOB_MODE: u32 = 0o400;
 
 /// An open ingest. Holds the ref's lock until it is committed or dropped;
 /// dropping it keeps the data so the ingest can be resumed.

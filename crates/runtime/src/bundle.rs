@@ -2,10 +2,16 @@
 //! `work` link to `<root>/<ns>/<id>`, and the shim's `log` FIFO.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crated_core::{Error, Result, identifiers};
+
+/// The mode of bundle and work directories (as containerd's).
+pub const BUNDLE_MODE: u32 = 0o700;
+/// The mode of a bundle's `config.json`.
+pub const SPEC_MODE: u32 = 0o600;
 
 /// A task bundle on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +64,9 @@ impl Bundle {
             fs::create_dir_all(parent).map_err(|e| io_err("creating", parent, e))?;
         }
         fs::create_dir(&self.path).map_err(|e| io_err("creating bundle", &self.path, e))?;
-        fs::set_permissions(&self.path, fs::Permissions::from_mode(0o711))
+        // The spec carries the container's environment (secrets): only
+        // root may enter the bundle or read it (CVE-2021-41103).
+        fs::set_permissions(&self.path, fs::Permissions::from_mode(BUNDLE_MODE))
             .map_err(|e| io_err("setting permissions of", &self.path, e))?;
         let rootfs = self.path.join("rootfs");
         fs::create_dir(&rootfs).map_err(|e| io_err("creating", &rootfs, e))?;
@@ -67,10 +75,18 @@ impl Bundle {
                 .map_err(|e| io_err("removing stale work dir", &self.work, e))?;
         }
         fs::create_dir_all(&self.work).map_err(|e| io_err("creating work dir", &self.work, e))?;
+        fs::set_permissions(&self.work, fs::Permissions::from_mode(BUNDLE_MODE))
+            .map_err(|e| io_err("setting permissions of", &self.work, e))?;
         let link = self.path.join("work");
         std::os::unix::fs::symlink(&self.work, &link).map_err(|e| io_err("linking", &link, e))?;
         let config = self.path.join("config.json");
-        fs::write(&config, spec).map_err(|e| io_err("writing", &config, e))?;
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(SPEC_MODE)
+            .open(&config)
+            .and_then(|mut file| file.write_all(spec))
+            .map_err(|e| io_err("writing", &config, e))?;
         Ok(())
     }
 
@@ -134,6 +150,10 @@ mod tests {
         let b = Bundle::create(&root, &state, "ns", "c1", b"{}").unwrap();
         assert!(b.rootfs().is_dir());
         assert_eq!(fs::read(b.path.join("config.json")).unwrap(), b"{}");
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&b.path), BUNDLE_MODE);
+        assert_eq!(mode(&b.work), BUNDLE_MODE);
+        assert_eq!(mode(&b.path.join("config.json")), SPEC_MODE);
         assert_eq!(fs::read_link(b.path.join("work")).unwrap(), b.work);
         assert_eq!(
             Bundle::list(&state),
