@@ -12,6 +12,8 @@ use crated_core::{Error, Result, identifiers};
 pub const BUNDLE_MODE: u32 = 0o700;
 /// The mode of a bundle's `config.json`.
 pub const SPEC_MODE: u32 = 0o600;
+/// The file that marks a bundle whose task the shim created.
+const CREATED_MARKER: &str = "task-created";
 
 /// A task bundle on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +92,26 @@ impl Bundle {
         Ok(())
     }
 
+    /// Records that the shim created the task, so a recovery can tell a
+    /// task from a Create interrupted by a crash.
+    pub fn mark_created(&self) -> Result<()> {
+        let marker = self.path.join(CREATED_MARKER);
+        fs::write(&marker, b"").map_err(|e| io_err("writing", &marker, e))
+    }
+
+    /// Whether [`Bundle::mark_created`] ran for this bundle.
+    pub fn is_created(&self) -> bool {
+        self.path.join(CREATED_MARKER).exists()
+    }
+
+    /// The pid the shim wrote to `shim.pid`, if any.
+    pub fn shim_pid(&self) -> Option<i32> {
+        fs::read_to_string(self.path.join("shim.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .filter(|&pid| pid > 1)
+    }
+
     /// The path of the shim's log FIFO.
     pub fn log_fifo(&self) -> PathBuf {
         self.path.join("log")
@@ -154,6 +176,9 @@ mod tests {
         assert_eq!(mode(&b.path), BUNDLE_MODE);
         assert_eq!(mode(&b.work), BUNDLE_MODE);
         assert_eq!(mode(&b.path.join("config.json")), SPEC_MODE);
+        assert!(!b.is_created());
+        b.mark_created().unwrap();
+        assert!(b.is_created());
         assert_eq!(fs::read_link(b.path.join("work")).unwrap(), b.work);
         assert_eq!(
             Bundle::list(&state),

@@ -222,14 +222,12 @@ fn init_runtime(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
         runtime_paths: resolve_runtime_paths(config.runtime_paths),
     });
     let events: Arc<Exchange> = ctx.plugins.first(EVENT)?;
-    let dead = tokio::runtime::Handle::try_current()
+    let recovery = tokio::runtime::Handle::try_current()
         .map_err(|e| {
             crated_core::Error::internal(format!("no async runtime for shim recovery: {e}"))
         })?
         .block_on(manager.recover());
-    for task in dead {
-        crate::services::task_events::publish_dead(&events, &task);
-    }
+    crate::services::task_events::publish_recovered(&events, recovery);
     Ok(Arc::new(Arc::new(manager)))
 }
 

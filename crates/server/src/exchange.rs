@@ -1,14 +1,15 @@
 //! The event exchange: every published or forwarded event is broadcast to
 //! the subscribers whose filters match it.
 
-use std::time::SystemTime;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use crated_api::prost::Message;
 use crated_api::prost_types::{Any, Timestamp};
 use crated_api::types::Envelope;
 use crated_core::filters::{Adaptor, Filter};
 use crated_core::{Error, Result, identifiers};
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
 /// How many events a slow subscriber may lag behind before it misses some.
 const BACKLOG: usize = 4096;
@@ -17,12 +18,17 @@ const BACKLOG: usize = 4096;
 #[derive(Clone)]
 pub struct Exchange {
     sender: broadcast::Sender<Envelope>,
+    /// Notified whenever someone subscribes.
+    subscribed: Arc<Notify>,
 }
 
 impl Default for Exchange {
     fn default() -> Self {
         let (sender, _) = broadcast::channel(BACKLOG);
-        Exchange { sender }
+        Exchange {
+            sender,
+            subscribed: Arc::new(Notify::new()),
+        }
     }
 }
 
@@ -116,10 +122,41 @@ impl Exchange {
 
     /// A subscription to every event matching `filter`.
     pub fn subscribe(&self, filter: Filter) -> Subscription {
-        Subscription {
+        let subscription = Subscription {
             receiver: self.sender.subscribe(),
             filter,
+        };
+        self.subscribed.notify_waiters();
+        subscription
+    }
+
+    /// Publishes `events` (namespace, topic, event) once there is a
+    /// subscriber to receive them, or after `hold` at the latest. Events
+    /// the daemon learns of before it serves (exits found on recovery)
+    /// would otherwise be broadcast to no one. Needs a tokio runtime.
+    pub fn publish_when_subscribed(&self, events: Vec<(String, String, Any)>, hold: Duration) {
+        if events.is_empty() {
+            return;
         }
+        let exchange = self.clone();
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + hold;
+            loop {
+                let subscribed = exchange.subscribed.notified();
+                if exchange.sender.receiver_count() > 0 {
+                    break;
+                }
+                tokio::select! {
+                    _ = subscribed => {}
+                    _ = tokio::time::sleep_until(deadline) => break,
+                }
+            }
+            for (ns, topic, event) in events {
+                if let Err(e) = exchange.publish(&ns, &topic, event) {
+                    tracing::warn!(namespace = %ns, topic = %topic, error = %e, "held event not published");
+                }
+            }
+        });
     }
 }
 
