@@ -111,3 +111,58 @@ fn world_readable_state_cve_2021_41103() {
         "spec"
     );
 }
+
+/// CVE-2020-15257 (shim API reachable from a container): the shim of a
+/// host-network container listens on a pathname socket (not an abstract
+/// one, which a container in the host's network namespace could reach),
+/// and the socket is open to root only (0600, as containerd's; its
+/// directory may predate the shim, so its mode is not ours to check).
+/// Needs root.
+#[test]
+fn shim_api_unreachable_from_containers_cve_2020_15257() {
+    let daemon = Daemon::start();
+    let rootfs = BusyboxRootfs::new();
+    let id = format!("cve-15257-{}", std::process::id());
+    let mut cleanup = Cleanup::new(&daemon, "default");
+    cleanup.add(&id);
+    daemon
+        .ctr_cmd(&[
+            "run",
+            "-d",
+            "--net-host",
+            "--rootfs",
+            &rootfs.arg(),
+            &id,
+            "/bin/sleep",
+            "300",
+        ])
+        .timeout(Duration::from_secs(60))
+        .run()
+        .ok();
+    cleanup.shim(crated_e2e::workload::expect_shim_pid(
+        &daemon, "default", &id,
+    ));
+    let address = std::fs::read_to_string(bundle_dir(&daemon, "default", &id).join("address"))
+        .unwrap_or_else(|e| panic!("reading the shim address: {e}"));
+    let path = address
+        .trim()
+        .strip_prefix("unix://")
+        .unwrap_or_else(|| panic!("shim address {address:?} is not unix://"));
+    assert!(!path.starts_with('@'), "abstract shim socket {path}");
+    let socket = Path::new(path);
+    use std::os::unix::fs::FileTypeExt;
+    let meta = std::fs::metadata(socket).unwrap_or_else(|e| panic!("stat {path}: {e}"));
+    assert!(meta.file_type().is_socket(), "{path} is not a socket");
+    assert_eq!(mode(socket) & 0o077, 0, "socket {path} is open to others");
+    let unix = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    let name = socket
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    assert!(
+        !unix
+            .lines()
+            .any(|l| l.contains(&format!("@{name}")) || l.contains(&format!("@{path}"))),
+        "an abstract socket named like the shim's exists"
+    );
+}

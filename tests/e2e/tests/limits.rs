@@ -27,6 +27,7 @@ fn oversized_messages_are_resource_exhausted() {
         .build()
         .unwrap_or_else(|e| panic!("tokio runtime: {e}"));
     let err = runtime.block_on(async {
+        #[allow(clippy::needless_update)]
         let options = ConnectOptions {
             connect_timeout: Some(Duration::from_secs(5)),
             request_timeout: Some(Duration::from_secs(30)),
