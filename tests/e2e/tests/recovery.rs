@@ -71,7 +71,7 @@ fn assert_clean_and_reusable(daemon: &Daemon, rootfs: &BusyboxRootfs, id: &str, 
         "bundle {} left behind",
         bundle.display()
     );
-    assert!(mounts_under(&[bundle.clone()]).is_empty(), "mounts left");
+    assert!(mounts_under(std::slice::from_ref(&bundle)).is_empty(), "mounts left");
     let socket = daemon.socket().display().to_string();
     assert!(
         wait_until(Duration::from_secs(10), || find_shim_process(
