@@ -8,9 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use crated_e2e::workload::{BusyboxRootfs, Cleanup, bundle_dir};
+use crated_e2e::workload::{BusyboxRootfs, Cleanup, bundle_dir, ctr_run_sleeper};
 use crated_e2e::{Daemon, test_bytes};
 
 const NOBODY: u32 = 65534;
@@ -66,19 +65,7 @@ fn world_readable_state_cve_2021_41103() {
     let id = format!("cve-41103-{}", std::process::id());
     let mut cleanup = Cleanup::new(&daemon, "default");
     cleanup.add(&id);
-    daemon
-        .ctr_cmd(&[
-            "run",
-            "-d",
-            "--env",
-            "API_TOKEN=hunter2",
-            "--rootfs",
-            &rootfs.arg(),
-            &id,
-            "/bin/sleep",
-            "300",
-        ])
-        .timeout(Duration::from_secs(60))
+    ctr_run_sleeper(&daemon, &rootfs, &id, &["--env", "API_TOKEN=hunter2"])
         .run()
         .ok();
 
@@ -125,18 +112,7 @@ fn shim_api_unreachable_from_containers_cve_2020_15257() {
     let id = format!("cve-15257-{}", std::process::id());
     let mut cleanup = Cleanup::new(&daemon, "default");
     cleanup.add(&id);
-    daemon
-        .ctr_cmd(&[
-            "run",
-            "-d",
-            "--net-host",
-            "--rootfs",
-            &rootfs.arg(),
-            &id,
-            "/bin/sleep",
-            "300",
-        ])
-        .timeout(Duration::from_secs(60))
+    ctr_run_sleeper(&daemon, &rootfs, &id, &["--net-host"])
         .run()
         .ok();
     cleanup.shim(crated_e2e::workload::expect_shim_pid(

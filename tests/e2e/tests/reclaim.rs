@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crated_e2e::workload::{BusyboxRootfs, Cleanup};
+use crated_e2e::workload::{BusyboxRootfs, Cleanup, import_image};
 use crated_e2e::{Daemon, wait_until};
 
 const NS: &str = "default";
@@ -61,13 +61,7 @@ fn deleted_containers_give_their_writable_layers_back() {
     let daemon = Daemon::builder().with_gc().start();
     let rootfs = BusyboxRootfs::new();
     let image = "docker.io/library/e2e-reclaim:latest";
-    let tar = rootfs.oci_image_tar(image);
-    daemon
-        .cratectl_cmd(&["images", "import"])
-        .args([&tar])
-        .timeout(Duration::from_secs(60))
-        .run()
-        .ok();
+    import_image(&daemon, &rootfs, image);
     let dirs = snapshot_dirs(&daemon);
     let before = entries(&dirs);
     let bytes_before = disk_bytes(&dirs);
@@ -110,13 +104,7 @@ fn a_restart_reclaims_directories_without_a_record() {
     let mut daemon = Daemon::builder().with_gc().start();
     let rootfs = BusyboxRootfs::new();
     let image = "docker.io/library/e2e-reclaim-restart:latest";
-    let tar = rootfs.oci_image_tar(image);
-    daemon
-        .cratectl_cmd(&["images", "import"])
-        .args([&tar])
-        .timeout(Duration::from_secs(60))
-        .run()
-        .ok();
+    import_image(&daemon, &rootfs, image);
     let dirs = snapshot_dirs(&daemon);
     let before = entries(&dirs);
     daemon.stop();

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crated_e2e::workload::{
-    BusyboxRootfs, Cleanup, bundle_dir, ctr_tasks, expect_shim_pid, find_shim_process,
-    mounts_under, pid_alive, wait_pids_gone,
+    BusyboxRootfs, Cleanup, bundle_dir, ctr_run_sleeper, ctr_tasks, expect_shim_pid,
+    find_shim_process, mounts_under, pid_alive, wait_pids_gone,
 };
 use crated_e2e::{Daemon, Events, wait_until};
 use nix::sys::signal::Signal;
@@ -71,7 +71,10 @@ fn assert_clean_and_reusable(daemon: &Daemon, rootfs: &BusyboxRootfs, id: &str, 
         "bundle {} left behind",
         bundle.display()
     );
-    assert!(mounts_under(std::slice::from_ref(&bundle)).is_empty(), "mounts left");
+    assert!(
+        mounts_under(std::slice::from_ref(&bundle)).is_empty(),
+        "mounts left"
+    );
     let socket = daemon.socket().display().to_string();
     assert!(
         wait_until(Duration::from_secs(10), || find_shim_process(
@@ -107,20 +110,8 @@ fn a_create_interrupted_by_a_crash_is_cleaned_up_on_restart() {
     let id = format!("crash-create-{}", std::process::id());
     let mut cleanup = Cleanup::new(&daemon, NS);
     cleanup.add(&id);
-    let mut client = daemon
-        .ctr_cmd(&[
-            "run",
-            "-d",
-            "--runc-binary",
-            &runtime.display().to_string(),
-            "--rootfs",
-            &rootfs.arg(),
-            &id,
-            "/bin/sleep",
-            "300",
-        ])
-        .timeout(Duration::from_secs(120))
-        .spawn();
+    let runtime = runtime.display().to_string();
+    let mut client = ctr_run_sleeper(&daemon, &rootfs, &id, &["--runc-binary", &runtime]).spawn();
     let hung = hung_create_pid(&pid_file);
     let _hung = KillOnDrop(hung);
     let shim = expect_shim_pid(&daemon, NS, &id);
@@ -143,20 +134,8 @@ fn an_abandoned_create_with_a_hung_runtime_is_cleaned_up() {
     let id = format!("abandoned-create-{}", std::process::id());
     let mut cleanup = Cleanup::new(&daemon, NS);
     cleanup.add(&id);
-    let mut client = daemon
-        .ctr_cmd(&[
-            "run",
-            "-d",
-            "--runc-binary",
-            &runtime.display().to_string(),
-            "--rootfs",
-            &rootfs.arg(),
-            &id,
-            "/bin/sleep",
-            "300",
-        ])
-        .timeout(Duration::from_secs(120))
-        .spawn();
+    let runtime = runtime.display().to_string();
+    let mut client = ctr_run_sleeper(&daemon, &rootfs, &id, &["--runc-binary", &runtime]).spawn();
     let hung = hung_create_pid(&pid_file);
     let _hung = KillOnDrop(hung);
     cleanup.shim(expect_shim_pid(&daemon, NS, &id));
@@ -175,19 +154,7 @@ fn exits_while_the_daemon_was_down_are_published() {
     let id = format!("exit-while-down-{}", std::process::id());
     let mut cleanup = Cleanup::new(&daemon, NS);
     cleanup.add(&id);
-    daemon
-        .ctr_cmd(&[
-            "run",
-            "-d",
-            "--rootfs",
-            &rootfs.arg(),
-            &id,
-            "/bin/sleep",
-            "300",
-        ])
-        .timeout(Duration::from_secs(60))
-        .run()
-        .ok();
+    ctr_run_sleeper(&daemon, &rootfs, &id, &[]).run().ok();
     cleanup.shim(expect_shim_pid(&daemon, NS, &id));
     let init = ctr_tasks(&daemon, NS)
         .into_iter()
