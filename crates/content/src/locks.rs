@@ -25,10 +25,11 @@ static LOCKS: Mutex<BTreeMap<PathBuf, Held>> = Mutex::new(BTreeMap::new());
 /// Signalled whenever a lock is released.
 static RELEASED: Condvar = Condvar::new();
 
-/// How long [`RefLock::acquire`] waits for a held ref. A writer whose client
-/// just closed its stream releases the ref a moment later (after syncing
-/// its data); a reopen in that moment waits instead of failing.
-const WAIT: Duration = Duration::from_secs(1);
+/// How long [`RefLock::acquire`] waits for a held ref, woken as soon as it
+/// is released: a writer being dropped lets go within this time, while a
+/// ref that another live writer holds is refused as promptly as containerd
+/// refuses it.
+const WAIT: Duration = Duration::from_millis(20);
 
 fn locks() -> MutexGuard<'static, BTreeMap<PathBuf, Held>> {
     // The map stays consistent even if a holder panicked: every operation
@@ -135,7 +136,7 @@ mod tests {
             RefLock::acquire(PathBuf::from("/nonexistent/locks-test/c"), "ref-c").map(drop)
         });
         let _ = taken_rx.recv();
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(5));
         drop(first);
         let result = waiter
             .join()
