@@ -339,3 +339,22 @@ fn root_entries_are_ignored() {
     let after = std::fs::metadata(&j.root).unwrap();
     assert_eq!((before.mode(), before.uid()), (after.mode(), after.uid()));
 }
+
+/// CVE-2021-32760 (archive apply changing modes outside the root): a layer
+/// that plants a symlink to a host file, then a file and a directory of
+/// that name with other modes, and a hardlink to it, changes nothing
+/// outside the root (the sentinel's mode, owner and content are checked).
+#[test]
+fn chmod_through_symlinks_cve_2021_32760() {
+    let j = Jail::new();
+    let victim = format!("{}/victim", j.outside.display());
+    let entries = [
+        E::symlink("link", &victim),
+        E::file("link", b"", 0o4777),
+        E::symlink("dirlink", j.outside.to_str().unwrap()),
+        E::dir("dirlink/", 0o777),
+    ];
+    j.apply(&entries, false).unwrap();
+    let hardlink = [E::symlink("l2", &victim), E::hardlink("h", "l2/..")];
+    let _ = j.apply(&hardlink, false);
+}

@@ -30,7 +30,7 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(0o644)
+        .mode(0o600)
         .open(&tmp)
         .map_err(|e| io_error("creating", &tmp, e))?;
     file.write_all(data)

@@ -22,7 +22,7 @@ use crate::fsutil::{
 };
 
 /// The mode of an ingest's data file while it is being written.
-pub(crate) const DATA_MODE: u32 = 0o644;
+pub(crate) const DATA_MODE: u32 = 0o600;
 
 /// The paths of one ingest.
 #[derive(Debug, Clone)]

@@ -7,8 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
-use std::thread;
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -23,15 +22,14 @@ struct Held {
 }
 
 static LOCKS: Mutex<BTreeMap<PathBuf, Held>> = Mutex::new(BTreeMap::new());
+/// Signalled whenever a lock is released.
+static RELEASED: Condvar = Condvar::new();
 
-/// How long to wait before each retry of a held lock; a writer that is just
-/// being dropped releases its ref within this time.
-const BACKOFF: [Duration; 4] = [
-    Duration::from_millis(1),
-    Duration::from_millis(2),
-    Duration::from_millis(4),
-    Duration::from_millis(8),
-];
+/// How long [`RefLock::acquire`] waits for a held ref, woken as soon as it
+/// is released: a writer being dropped lets go within this time, while a
+/// ref that another live writer holds is refused as promptly as containerd
+/// refuses it.
+const WAIT: Duration = Duration::from_millis(20);
 
 fn locks() -> MutexGuard<'static, BTreeMap<PathBuf, Held>> {
     // The map stays consistent even if a holder panicked: every operation
@@ -41,6 +39,14 @@ fn locks() -> MutexGuard<'static, BTreeMap<PathBuf, Held>> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+fn held_error(reference: &str, held: &Held) -> Error {
+    Error::unavailable(format!(
+        "ref {reference} locked for {:?} (since {})",
+        held.at.elapsed(),
+        format_time(held.since)
+    ))
+}
+
 /// A held lock on one ingest ref, released on drop.
 #[derive(Debug)]
 pub(crate) struct RefLock {
@@ -48,42 +54,51 @@ pub(crate) struct RefLock {
 }
 
 impl RefLock {
-    /// Takes the lock on `key` (the ingest directory of `reference`), retrying
-    /// briefly; `Unavailable` saying since when it is held otherwise.
+    /// Takes the lock on `key` (the ingest directory of `reference`),
+    /// waiting up to [`WAIT`] for its holder to release it; `Unavailable`
+    /// saying since when it is held otherwise.
     pub(crate) fn acquire(key: PathBuf, reference: &str) -> Result<RefLock> {
-        let mut result = Self::try_acquire(key.clone(), reference);
-        for delay in BACKOFF {
-            if result.is_ok() {
-                break;
+        let deadline = Instant::now() + WAIT;
+        let mut locks = locks();
+        loop {
+            let Some(held) = locks.get(&key) else {
+                return Ok(Self::insert(&mut locks, key));
+            };
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(held_error(reference, held));
             }
-            thread::sleep(delay);
-            result = Self::try_acquire(key.clone(), reference);
+            locks = RELEASED
+                .wait_timeout(locks, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
         }
-        result
     }
 
     /// Takes the lock on `key` once, without waiting.
+    #[cfg(test)]
     pub(crate) fn try_acquire(key: PathBuf, reference: &str) -> Result<RefLock> {
         let mut locks = locks();
         if let Some(held) = locks.get(&key) {
-            return Err(Error::unavailable(format!(
-                "ref {reference} locked for {:?} (since {})",
-                held.at.elapsed(),
-                format_time(held.since)
-            )));
+            return Err(held_error(reference, held));
         }
+        Ok(Self::insert(&mut locks, key))
+    }
+
+    fn insert(locks: &mut BTreeMap<PathBuf, Held>, key: PathBuf) -> RefLock {
         let held = Held {
             since: Utc::now(),
             at: Instant::now(),
         };
         locks.insert(key.clone(), held);
-        Ok(RefLock { key })
+        RefLock { key }
     }
 }
 
 impl Drop for RefLock {
     fn drop(&mut self) {
         locks().remove(&self.key);
+        RELEASED.notify_all();
     }
 }
 
@@ -106,6 +121,28 @@ mod tests {
         drop(first);
         let again = RefLock::try_acquire(key, "ref-a")?;
         drop((other, again));
+        Ok(())
+    }
+
+    /// A reopen while the previous writer is still letting go waits for it
+    /// instead of failing.
+    #[test]
+    fn acquire_waits_for_a_release() -> Result<()> {
+        let key = PathBuf::from("/nonexistent/locks-test/c");
+        let first = RefLock::try_acquire(key.clone(), "ref-c")?;
+        let (taken_tx, taken_rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let _ = taken_tx.send(());
+            RefLock::acquire(PathBuf::from("/nonexistent/locks-test/c"), "ref-c").map(drop)
+        });
+        let _ = taken_rx.recv();
+        std::thread::sleep(Duration::from_millis(5));
+        drop(first);
+        let result = waiter
+            .join()
+            .map_err(|_| Error::internal("waiter panicked"))?;
+        assert!(result.is_ok(), "{result:?}");
+        drop(RefLock::try_acquire(key, "ref-c")?);
         Ok(())
     }
 }

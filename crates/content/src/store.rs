@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -44,6 +45,9 @@ impl LocalStore {
         }
         // One spelling per root, so ref locks (keyed by path) are shared by
         // every store opened on the same directory.
+        // Blobs and ingests are for the daemon alone (CVE-2021-41103).
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o700))
+            .map_err(|e| io_error("setting permissions of", &root, e))?;
         let root = root
             .canonicalize()
             .map_err(|e| io_error("resolving content store root", &root, e))?;

@@ -15,8 +15,9 @@ use crate::fsutil::{io_error, sync_dir, write_time};
 use crate::ingest::{self, DATA_MODE, IngestPaths, OpenIngest};
 use crate::locks::RefLock;
 
-/// The mode of a committed blob.
-const BLOB_MODE: u32 = 0o444;
+/// The mode of a committed blob: read-only, and for root only (the store
+/// directory is root's too).
+pub(crate) const BLOB_MODE: u32 = 0o400;
 
 /// An open ingest. Holds the ref's lock until it is committed or dropped;
 /// dropping it keeps the data so the ingest can be resumed.
@@ -70,9 +71,13 @@ impl LocalWriter {
         })
     }
 
-    /// Releases the data file and the lock. When `keep` the ingest stays
+    /// Releases the lock and the data file. When `keep` the ingest stays
     /// resumable: the data is synced and `updatedat` recorded (best effort).
+    /// The lock goes first, so a client reopening the ref right after it
+    /// closed its stream does not wait for the sync (a new writer re-reads
+    /// what is on disk either way).
     fn close(&mut self, keep: bool) {
+        self.lock = None;
         let file = self.file.take();
         if let Some(file) = file.filter(|_| keep) {
             if let Err(e) = file.sync_data() {
@@ -82,7 +87,6 @@ impl LocalWriter {
                 tracing::debug!(reference = %self.reference, "recording ingest update time: {e}");
             }
         }
-        self.lock = None;
     }
 
     /// Verifies the synced data against `size` and `expected`, returning its

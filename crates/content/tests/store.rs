@@ -96,7 +96,7 @@ fn write_commit_and_read_back() -> TestResult {
     );
     assert!(info.labels.is_empty());
     let mode = fs::metadata(store.blob_path(&want)?)?.permissions().mode() & 0o777;
-    assert_eq!(mode, 0o444);
+    assert_eq!(mode, 0o400);
 
     // The ingest is gone and the ref is free again.
     assert!(

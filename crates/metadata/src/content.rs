@@ -2,7 +2,7 @@
 //! blobs it wrote or referenced, with its own labels; bytes are shared.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use chrono::Utc;
 use crated_core::content::{ContentStore, Info, ReaderAt, Status, Writer, WriterOptions};
@@ -20,6 +20,11 @@ use crate::records::{BlobRecord, IngestRecord};
 pub struct NamespacedContent {
     db: Db,
     store: Arc<dyn ContentStore>,
+    /// Held shared while a write turns bytes in the store into a namespace
+    /// record, and exclusively while unreferenced bytes are removed (as
+    /// containerd's content store lock), so a blob that is being recorded
+    /// is never removed under it.
+    bytes: Arc<RwLock<()>>,
 }
 
 fn content_not_found(d: &str) -> Error {
@@ -54,6 +59,25 @@ fn ingest_resource(reference: &str) -> LeaseResource {
     }
 }
 
+/// Whether any namespace of `names` has a record of `d` in `content`.
+fn referenced(
+    content: &impl ReadableTable<&'static str, &'static [u8]>,
+    names: &impl ReadableTable<&'static str, &'static [u8]>,
+    d: &str,
+) -> Result<bool> {
+    for row in names.iter().map_err(db_err)? {
+        let (name, _) = row.map_err(db_err)?;
+        if content
+            .get(keys::key(&[name.value(), d]).as_str())
+            .map_err(db_err)?
+            .is_some()
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Drops labels with empty values, as containerd does when storing them.
 fn clean_labels(mut labels: HashMap<String, String>) -> HashMap<String, String> {
     labels.retain(|_, v| !v.is_empty());
@@ -63,7 +87,11 @@ fn clean_labels(mut labels: HashMap<String, String>) -> HashMap<String, String> 
 impl NamespacedContent {
     /// A namespaced view over `store`, recording references in `db`.
     pub fn new(db: Db, store: Arc<dyn ContentStore>) -> Self {
-        NamespacedContent { db, store }
+        NamespacedContent {
+            db,
+            store,
+            bytes: Arc::new(RwLock::new(())),
+        }
     }
 
     /// The info of `d` in namespace `ns`.
@@ -141,6 +169,7 @@ impl NamespacedContent {
     /// Removes `d` from `ns`; the bytes go once no namespace refers to them.
     pub fn delete(&self, ns: &str, d: &str) -> Result<()> {
         digest::validate(d)?;
+        let _exclusive = self.bytes.write().unwrap_or_else(PoisonError::into_inner);
         let still_used = self.db.write(|txn| {
             let mut table = txn.open_table(CONTENT).map_err(db_err)?;
             if table
@@ -151,27 +180,45 @@ impl NamespacedContent {
                 return Err(content_not_found(d));
             }
             let names = txn.open_table(NAMESPACES).map_err(db_err)?;
-            for row in names.iter().map_err(db_err)? {
-                let (name, _) = row.map_err(db_err)?;
-                if table
-                    .get(keys::key(&[name.value(), d]).as_str())
-                    .map_err(db_err)?
-                    .is_some()
-                {
-                    return Ok(true);
-                }
-            }
-            Ok(false)
+            referenced(&table, &names, d)
         })?;
         if !still_used {
-            match self.store.delete(d) {
-                Err(e) if e.kind() != ErrorKind::NotFound => {
-                    tracing::warn!(digest = d, error = %e, "removing unreferenced blob failed");
-                }
-                _ => {}
-            }
+            self.remove_bytes(d);
         }
         Ok(())
+    }
+
+    /// Removes the bytes of every digest of `digests` that no namespace
+    /// refers to (after a collection removed their records).
+    pub(crate) fn remove_unreferenced(&self, digests: &[String]) -> Result<usize> {
+        if digests.is_empty() {
+            return Ok(0);
+        }
+        let _exclusive = self.bytes.write().unwrap_or_else(PoisonError::into_inner);
+        let doomed: Vec<&String> = self.db.read(|txn| {
+            let table = txn.open_table(CONTENT).map_err(db_err)?;
+            let names = txn.open_table(NAMESPACES).map_err(db_err)?;
+            let mut out = Vec::new();
+            for d in digests {
+                if !referenced(&table, &names, d)? {
+                    out.push(d);
+                }
+            }
+            Ok(out)
+        })?;
+        for d in &doomed {
+            self.remove_bytes(d);
+        }
+        Ok(doomed.len())
+    }
+
+    fn remove_bytes(&self, d: &str) {
+        match self.store.delete(d) {
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                tracing::warn!(digest = d, error = %e, "removing unreferenced blob failed");
+            }
+            _ => {}
+        }
     }
 
     /// A reader of `d` as seen from `ns`.
@@ -199,16 +246,12 @@ impl NamespacedContent {
         }
         if !expected.is_empty() {
             digest::validate(expected)?;
-            if self.info(ns, expected).is_ok() {
-                return Err(Error::already_exists(format!("content {expected}")));
-            }
-            if let Ok(shared) = self.store.info(expected) {
-                self.add_blob(ns, expected, shared.size, HashMap::new(), lease, None)?;
-                return Err(Error::already_exists(format!("content {expected}")));
+            if let Some(exists) = self.existing(ns, expected, lease)? {
+                return Err(exists);
             }
         }
         let backend_ref = format!("{ns}/{reference}");
-        self.db.write(|txn| {
+        let created = self.db.write(|txn| {
             namespaces::ensure(txn, ns)?;
             let mut table = txn.open_table(INGESTS).map_err(db_err)?;
             let k = keys::key(&[ns, reference]);
@@ -226,16 +269,27 @@ impl NamespacedContent {
             if let Some(lease) = lease {
                 add_resource_in(txn, ns, lease, &ingest_resource(reference))?;
             }
-            Ok(())
+            Ok(existing.is_none())
         })?;
-        let inner = self
-            .store
-            .writer(WriterOptions {
-                reference: backend_ref,
-                total,
-                expected: expected.to_string(),
-            })
-            .map_err(|e| e.context(format!("ref {reference:?}")))?;
+        let opened = self.store.writer(WriterOptions {
+            reference: backend_ref,
+            total,
+            expected: expected.to_string(),
+        });
+        let inner = match opened {
+            Ok(inner) => inner,
+            // Another writer committed the blob while this one waited for
+            // the ref: it is treated as existing from the start.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && !expected.is_empty() => {
+                if created {
+                    self.drop_ingest(ns, reference, lease)?;
+                }
+                return Err(self
+                    .existing(ns, expected, lease)?
+                    .unwrap_or_else(|| e.context(format!("ref {reference:?}"))));
+            }
+            Err(e) => return Err(e.context(format!("ref {reference:?}"))),
+        };
         Ok(NamespacedWriter {
             content: self.clone(),
             ns: ns.to_string(),
@@ -245,8 +299,64 @@ impl NamespacedContent {
         })
     }
 
+    /// When `ns` or the shared store already has `expected`: makes it
+    /// visible in `ns` and adds it to `lease` (committed), and returns the
+    /// `AlreadyExists` to answer, as containerd does before it answers so.
+    fn existing(&self, ns: &str, expected: &str, lease: Option<&str>) -> Result<Option<Error>> {
+        let exists = || Error::already_exists(format!("content {expected}"));
+        if self.info(ns, expected).is_ok() && self.lease_existing(ns, expected, lease)? {
+            return Ok(Some(exists()));
+        }
+        let _shared = self.bytes.read().unwrap_or_else(PoisonError::into_inner);
+        let Ok(shared) = self.store.info(expected) else {
+            return Ok(None);
+        };
+        match self.add_blob(ns, expected, shared.size, HashMap::new(), lease, None) {
+            Ok(()) => Ok(Some(exists())),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(Some(e)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes the ingest record of `reference` (and its lease resource).
+    fn drop_ingest(&self, ns: &str, reference: &str, lease: Option<&str>) -> Result<()> {
+        self.db.write(|txn| {
+            let mut table = txn.open_table(INGESTS).map_err(db_err)?;
+            table
+                .remove(keys::key(&[ns, reference]).as_str())
+                .map_err(db_err)?;
+            drop(table);
+            if let Some(lease) = lease {
+                remove_resource_in(txn, ns, lease, &ingest_resource(reference))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Adds `d`, which `ns` has, to `lease` in a committed transaction;
+    /// false if `ns` no longer has it (a collection took it meanwhile).
+    fn lease_existing(&self, ns: &str, d: &str, lease: Option<&str>) -> Result<bool> {
+        let Some(lease) = lease else {
+            return Ok(true);
+        };
+        self.db.write(|txn| {
+            let table = txn.open_table(CONTENT).map_err(db_err)?;
+            let exists = table
+                .get(keys::key(&[ns, d]).as_str())
+                .map_err(db_err)?
+                .is_some();
+            drop(table);
+            if exists {
+                add_resource_in(txn, ns, lease, &content_resource(d))?;
+            }
+            Ok(exists)
+        })
+    }
+
     /// Records `d` in `ns` (and in `lease`), dropping the ingest record
-    /// `finished_ref` if given. `AlreadyExists` if `ns` already has it.
+    /// `finished_ref` if given. `AlreadyExists` if `ns` already has it; the
+    /// lease and the ingest record are updated (committed) either way, as
+    /// containerd does.
     fn add_blob(
         &self,
         ns: &str,
@@ -258,7 +368,7 @@ impl NamespacedContent {
     ) -> Result<()> {
         let labels = clean_labels(labels);
         crated_core::identifiers::validate_labels(&labels)?;
-        self.db.write(|txn| {
+        let added = self.db.write(|txn| {
             namespaces::ensure(txn, ns)?;
             if let Some(reference) = finished_ref {
                 let mut ingests = txn.open_table(INGESTS).map_err(db_err)?;
@@ -275,7 +385,7 @@ impl NamespacedContent {
             let mut table = txn.open_table(CONTENT).map_err(db_err)?;
             let k = keys::key(&[ns, d]);
             if table.get(k.as_str()).map_err(db_err)?.is_some() {
-                return Err(Error::already_exists(format!("content {d}")));
+                return Ok(false);
             }
             let now = Utc::now();
             let record = BlobRecord {
@@ -287,8 +397,13 @@ impl NamespacedContent {
             table
                 .insert(k.as_str(), encode(&record)?.as_slice())
                 .map_err(db_err)?;
+            Ok(true)
+        })?;
+        if added {
             Ok(())
-        })
+        } else {
+            Err(Error::already_exists(format!("content {d}")))
+        }
     }
 
     fn ingest(&self, ns: &str, reference: &str) -> Result<IngestRecord> {
@@ -341,16 +456,7 @@ impl NamespacedContent {
             Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
             _ => {}
         }
-        self.db.write(|txn| {
-            let mut table = txn.open_table(INGESTS).map_err(db_err)?;
-            table
-                .remove(keys::key(&[ns, reference]).as_str())
-                .map_err(db_err)?;
-            if let Some(lease) = &record.lease {
-                remove_resource_in(txn, ns, lease, &ingest_resource(reference))?;
-            }
-            Ok(())
-        })
+        self.drop_ingest(ns, reference, record.lease.as_deref())
     }
 }
 
@@ -395,6 +501,8 @@ impl NamespacedWriter {
         labels: HashMap<String, String>,
     ) -> Result<String> {
         let written = self.inner.status()?.offset;
+        let content = self.content.clone();
+        let _shared = content.bytes.read().unwrap_or_else(PoisonError::into_inner);
         let d = match self.inner.commit(size, expected) {
             Ok(d) => d,
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
@@ -551,5 +659,42 @@ mod tests {
         let err = ns.delete("a").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::FailedPrecondition);
         assert!(err.message().contains("blobs"), "{err}");
+    }
+
+    /// As containerd: a commit that finds the blob already in the
+    /// namespace removes the ingest and still leases the blob.
+    #[test]
+    fn a_commit_ending_in_already_exists_removes_the_ingest() {
+        let (_dir, c) = setup();
+        let leases = crate::Leases::new(c.db.clone());
+        leases.create("a", "l", HashMap::new()).unwrap();
+        let data = b"same bytes";
+        let mut late = c.writer("a", "late", 0, "", Some("l")).unwrap();
+        late.write(data).unwrap();
+        write(&c, "a", "early", data).unwrap();
+        let err = late
+            .commit(0, &digest_of(data), HashMap::new())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+        drop(late);
+        assert_eq!(
+            c.status("a", "late").unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+        assert!(c.list_statuses("a").unwrap().is_empty());
+        let res = leases.list_resources("a", "l").unwrap();
+        assert_eq!(res.len(), 1, "{res:?}");
+        assert_eq!(res[0].kind, "content");
+        let mut again = c.writer("a", "late", 0, "", None).unwrap();
+        assert_eq!(
+            again.status().unwrap().offset,
+            0,
+            "a reopened writer starts at 0"
+        );
+        again.write(data).unwrap();
+        let err = again
+            .commit(0, &digest_of(data), HashMap::new())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists);
     }
 }

@@ -1,5 +1,6 @@
 //! The database handle and its tables.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -71,6 +72,13 @@ impl Db {
         }
         let db = Database::create(path).map_err(|e| {
             Error::internal(format!("opening metadata database {}: {e}", path.display()))
+        })?;
+        // Labels and specs in the database are for the daemon alone.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+            Error::internal(format!(
+                "setting permissions of metadata database {}: {e}",
+                path.display()
+            ))
         })?;
         let txn = db.begin_write().map_err(db_err)?;
         {

@@ -71,8 +71,8 @@ struct Graph {
     expired_leases: Vec<(String, String)>,
 }
 
-fn read_graph(db: &Db, now: DateTime<Utc>) -> Result<Graph> {
-    db.read(|txn| {
+fn read_graph(txn: &redb::WriteTransaction, now: DateTime<Utc>) -> Result<Graph> {
+    {
         let mut g = Graph::default();
         let namespaces: Vec<String> = {
             let t = txn.open_table(NAMESPACES).map_err(db_err)?;
@@ -158,7 +158,7 @@ fn read_graph(db: &Db, now: DateTime<Utc>) -> Result<Graph> {
             }
         }
         Ok(g)
-    })
+    }
 }
 
 fn mark(g: &Graph) -> HashSet<Node> {
@@ -189,41 +189,43 @@ fn mark(g: &Graph) -> HashSet<Node> {
     marked
 }
 
-/// Runs one collection over every namespace.
-pub fn collect(
-    db: &Db,
-    content: &NamespacedContent,
-    snapshots: &NamespacedSnapshots,
-) -> Result<GcStats> {
-    let now = Utc::now();
-    let graph = read_graph(db, now)?;
-    let leases = crate::Leases::new(db.clone());
-    let mut stats = GcStats::default();
+/// What the metadata sweep removed and what must go from the backends.
+#[derive(Default)]
+struct Swept {
+    stats: GcStats,
+    /// Digests whose records were removed (their bytes go if no namespace
+    /// has them).
+    blobs: Vec<String>,
+    /// `(snapshotter, backend key)` of removed snapshots, children first.
+    snapshots: Vec<(String, String)>,
+}
+
+/// Marks and removes records in one write transaction, so nothing that
+/// becomes referenced meanwhile can be removed (as containerd holds its
+/// database lock through mark and sweep).
+fn sweep(txn: &redb::WriteTransaction, now: DateTime<Utc>) -> Result<Swept> {
+    let graph = read_graph(txn, now)?;
+    let mut swept = Swept::default();
     for (ns, id) in &graph.expired_leases {
-        match leases.delete(ns, id) {
-            Ok(()) => stats.leases += 1,
+        match crate::leases::delete_in(txn, ns, id) {
+            Ok(()) => swept.stats.leases += 1,
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
     }
-    let graph = if graph.expired_leases.is_empty() {
-        graph
-    } else {
-        read_graph(db, now)?
-    };
     let marked = mark(&graph);
+    let mut content_table = txn.open_table(CONTENT).map_err(db_err)?;
     for (ns, d) in graph.content.keys() {
         if marked.contains(&Node::Content(ns.clone(), d.clone())) {
             continue;
         }
-        match content.delete(ns, d) {
-            Ok(()) => stats.content += 1,
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => {
-                tracing::warn!(namespace = %ns, digest = %d, error = %e, "gc: removing content")
-            }
-        }
+        content_table
+            .remove(keys::key(&[ns, d]).as_str())
+            .map_err(db_err)?;
+        swept.stats.content += 1;
+        swept.blobs.push(d.clone());
     }
+    drop(content_table);
     let mut doomed: Vec<(String, String, String)> = graph
         .snapshots
         .keys()
@@ -232,6 +234,7 @@ pub fn collect(
         })
         .cloned()
         .collect();
+    let mut snapshot_table = txn.open_table(SNAPSHOTS).map_err(db_err)?;
     while !doomed.is_empty() {
         let parents: HashSet<(String, String, String)> = doomed
             .iter()
@@ -248,31 +251,39 @@ pub fn collect(
             tracing::warn!(left = rest.len(), "gc: snapshot parent cycle; leaving them");
             break;
         }
-        for (ns, sn, key) in &leaves {
-            match snapshots.remove(ns, sn, key) {
-                Ok(()) => stats.snapshots += 1,
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => {
-                    tracing::warn!(namespace = %ns, snapshotter = %sn, key = %key, error = %e, "gc: removing snapshot")
-                }
+        for node in &leaves {
+            let (ns, sn, key) = node;
+            snapshot_table
+                .remove(keys::key(&[ns, sn, key]).as_str())
+                .map_err(db_err)?;
+            if let Some(record) = graph.snapshots.get(node) {
+                swept
+                    .snapshots
+                    .push((sn.clone(), record.backend_key.clone()));
             }
+            swept.stats.snapshots += 1;
         }
         doomed = rest;
     }
-    let touched: HashSet<&String> = graph
-        .snapshots
-        .keys()
-        .filter(|(ns, sn, key)| {
-            !marked.contains(&Node::Snapshot(ns.clone(), sn.clone(), key.clone()))
-        })
-        .map(|(_, sn, _)| sn)
-        .collect();
-    for sn in touched {
-        if let Err(e) = snapshots.cleanup(sn) {
-            tracing::warn!(snapshotter = %sn, error = %e, "gc: snapshotter cleanup");
-        }
+    Ok(swept)
+}
+
+/// Runs one collection over every namespace: the metadata sweep in one
+/// transaction, then the bytes and backend snapshots it left unreferenced,
+/// then the cleanup of every snapshotter with a remove since its last one.
+pub fn collect(
+    db: &Db,
+    content: &NamespacedContent,
+    snapshots: &NamespacedSnapshots,
+) -> Result<GcStats> {
+    let now = Utc::now();
+    let swept = db.write(|txn| sweep(txn, now))?;
+    if let Err(e) = content.remove_unreferenced(&swept.blobs) {
+        tracing::warn!(error = %e, "gc: removing unreferenced blobs");
     }
-    Ok(stats)
+    snapshots.remove_backends(&swept.snapshots);
+    snapshots.cleanup_dirty();
+    Ok(swept.stats)
 }
 
 #[cfg(test)]
@@ -283,6 +294,7 @@ mod tests {
     use crated_core::content::ContentStore;
     use crated_core::image::Descriptor;
     use crated_core::snapshot::Snapshotter;
+    use sha2::Digest;
     use std::sync::Arc;
 
     struct Env {
@@ -445,5 +457,103 @@ mod tests {
             "parent of a root survives"
         );
         assert!(e.snapshots.stat("ns", "fake", "stray").is_err());
+    }
+
+    #[test]
+    fn a_remove_outside_gc_makes_the_next_collection_clean_the_snapshotter() {
+        let e = env();
+        collect(&e.db, &e.content, &e.snapshots).unwrap();
+        assert_eq!(
+            e.fake.cleanups(),
+            1,
+            "the first collection cleans every snapshotter"
+        );
+        collect(&e.db, &e.content, &e.snapshots).unwrap();
+        assert_eq!(e.fake.cleanups(), 1, "nothing removed, nothing to clean");
+        e.snapshots
+            .prepare("ns", "fake", "c1", "", HashMap::new(), None)
+            .unwrap();
+        let root = HashMap::from([(GC_ROOT.to_string(), "x".to_string())]);
+        e.snapshots
+            .prepare("ns", "fake", "kept", "", root, None)
+            .unwrap();
+        e.snapshots.remove("ns", "fake", "c1").unwrap();
+        let stats = collect(&e.db, &e.content, &e.snapshots).unwrap();
+        assert_eq!(
+            stats.snapshots, 0,
+            "the removed snapshot was not the collection's"
+        );
+        assert_eq!(
+            e.fake.cleanups(),
+            2,
+            "a remove marks the snapshotter for cleanup"
+        );
+    }
+
+    #[test]
+    fn an_existing_blob_joins_the_second_writers_lease() {
+        let e = env();
+        let leases = Leases::new(e.db.clone());
+        leases.create("ns", "first", HashMap::new()).unwrap();
+        leases.create("ns", "second", HashMap::new()).unwrap();
+        let d = blob(&e, "ns", b"shared layer", HashMap::new(), Some("first"));
+        let err = e
+            .content
+            .writer("ns", "second-ref", 12, &d, Some("second"))
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+        leases.delete("ns", "first").unwrap();
+        collect(&e.db, &e.content, &e.snapshots).unwrap();
+        assert!(
+            e.content.reader_at("ns", &d).is_ok(),
+            "the second writer's lease holds the blob"
+        );
+    }
+
+    /// Writers of one blob under fresh leases race collections: a blob is
+    /// never missing while a live lease holds it.
+    #[test]
+    fn writes_under_leases_racing_collections_lose_nothing() {
+        let e = Arc::new(env());
+        let leases = Leases::new(e.db.clone());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let collector = {
+            let (e, stop) = (e.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    collect(&e.db, &e.content, &e.snapshots).unwrap();
+                }
+            })
+        };
+        let data = b"a layer many pulls share".to_vec();
+        let d = format!("sha256:{}", hex::encode(sha2::Sha256::digest(&data)));
+        let mut lost = Vec::new();
+        for i in 0..150 {
+            let lease = format!("pull-{i}");
+            leases.create("ns", &lease, HashMap::new()).unwrap();
+            match e.content.writer("ns", &lease, 0, &d, Some(&lease)) {
+                Ok(mut w) => {
+                    w.write(&data).unwrap();
+                    match w.commit(0, &d, HashMap::new()) {
+                        Ok(_) => {}
+                        Err(err) => assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}"),
+                    }
+                }
+                Err(err) => assert_eq!(err.kind(), ErrorKind::AlreadyExists, "{err}"),
+            }
+            if i > 0 {
+                leases.delete("ns", &format!("pull-{}", i - 1)).unwrap();
+            }
+            if e.content.reader_at("ns", &d).is_err() {
+                lost.push(i);
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        collector.join().unwrap();
+        assert!(
+            lost.is_empty(),
+            "blob missing under a live lease at {lost:?}"
+        );
     }
 }

@@ -125,6 +125,26 @@ pub(crate) fn remove_all_in(txn: &redb::WriteTransaction, ns: &str) -> Result<()
     Ok(())
 }
 
+/// Removes lease `id` of `ns` and its resources inside `txn`; `NotFound`
+/// if it is absent.
+pub(crate) fn delete_in(txn: &redb::WriteTransaction, ns: &str, id: &str) -> Result<()> {
+    let mut table = txn.open_table(LEASES).map_err(db_err)?;
+    if table
+        .remove(keys::key(&[ns, id]).as_str())
+        .map_err(db_err)?
+        .is_none()
+    {
+        return Err(not_found(id));
+    }
+    let mut resources = txn.open_table(LEASE_RESOURCES).map_err(db_err)?;
+    let p = keys::prefix(&[ns, id]);
+    let end = keys::prefix_end(&p);
+    resources
+        .retain_in(p.as_str()..end.as_str(), |_, _| false)
+        .map_err(db_err)?;
+    Ok(())
+}
+
 impl Leases {
     /// The lease manager over `db`.
     pub fn new(db: Db) -> Self {
@@ -180,23 +200,7 @@ impl Leases {
 
     /// Deletes a lease and releases its resources; `NotFound` if absent.
     pub fn delete(&self, ns: &str, id: &str) -> Result<()> {
-        self.db.write(|txn| {
-            let mut table = txn.open_table(LEASES).map_err(db_err)?;
-            if table
-                .remove(keys::key(&[ns, id]).as_str())
-                .map_err(db_err)?
-                .is_none()
-            {
-                return Err(not_found(id));
-            }
-            let mut resources = txn.open_table(LEASE_RESOURCES).map_err(db_err)?;
-            let p = keys::prefix(&[ns, id]);
-            let end = keys::prefix_end(&p);
-            resources
-                .retain_in(p.as_str()..end.as_str(), |_, _| false)
-                .map_err(db_err)?;
-            Ok(())
-        })
+        self.db.write(|txn| delete_in(txn, ns, id))
     }
 
     /// Adds a resource to a lease; `NotFound` if the lease is absent.

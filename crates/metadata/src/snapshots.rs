@@ -1,8 +1,8 @@
 //! The namespaced view of snapshotters: each namespace has its own keys,
 //! parents and labels, mapped onto unique backend keys.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use crated_core::mount::Mount;
@@ -76,15 +76,77 @@ struct NewSnapshot<'a> {
 pub struct NamespacedSnapshots {
     db: Db,
     backends: Arc<HashMap<String, Arc<dyn Snapshotter>>>,
+    /// Snapshotters with a remove since their last cleanup (as containerd's
+    /// `dirtySS`): the next collection cleans them.
+    dirty: Arc<Mutex<HashSet<String>>>,
 }
 
 impl NamespacedSnapshots {
-    /// A namespaced view over `backends`, keyed by snapshotter name.
+    /// A namespaced view over `backends`, keyed by snapshotter name. Every
+    /// backend starts dirty, so the first collection after startup reclaims
+    /// directories left without a record (e.g. by a crash).
     pub fn new(db: Db, backends: HashMap<String, Arc<dyn Snapshotter>>) -> Self {
+        let dirty = backends.keys().cloned().collect();
         NamespacedSnapshots {
             db,
             backends: Arc::new(backends),
+            dirty: Arc::new(Mutex::new(dirty)),
         }
+    }
+
+    fn mark_dirty(&self, sn: &str) {
+        self.dirty
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(sn.to_string());
+    }
+
+    /// Removes backend snapshot `backend_key` of `sn` whose record is gone
+    /// and marks `sn` for cleanup; a failure is logged (the cleanup of the
+    /// next collection retries).
+    fn remove_backend(&self, sn: &str, backend: &Arc<dyn Snapshotter>, backend_key: &str) {
+        self.mark_dirty(sn);
+        match backend.remove(backend_key) {
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                tracing::warn!(snapshotter = sn, backend_key, error = %e, "removing backend snapshot failed; cleanup will retry");
+            }
+            _ => {}
+        }
+    }
+
+    /// Removes the backend snapshots `(snapshotter, backend key)` whose
+    /// records a collection removed, in the order given (children first).
+    pub(crate) fn remove_backends(&self, removed: &[(String, String)]) {
+        for (sn, backend_key) in removed {
+            match self.backend(sn) {
+                Ok(backend) => self.remove_backend(sn, &backend.clone(), backend_key),
+                Err(e) => tracing::warn!(snapshotter = %sn, error = %e, "gc: removing snapshot"),
+            }
+        }
+    }
+
+    /// Runs `cleanup()` on every snapshotter that had a remove since its
+    /// last cleanup (or that has not been cleaned since startup); one that
+    /// fails stays dirty for the next collection. Returns how many were
+    /// cleaned.
+    pub fn cleanup_dirty(&self) -> usize {
+        let dirty: Vec<String> = self
+            .dirty
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+            .collect();
+        let mut cleaned = 0;
+        for sn in dirty {
+            match self.cleanup(&sn) {
+                Ok(()) => cleaned += 1,
+                Err(e) => {
+                    tracing::warn!(snapshotter = %sn, error = %e, "snapshotter cleanup failed; the next collection retries");
+                    self.mark_dirty(&sn);
+                }
+            }
+        }
+        cleaned
     }
 
     /// The names of the snapshotters available.
@@ -188,6 +250,7 @@ impl NamespacedSnapshots {
             Ok(())
         });
         if let Err(e) = recorded {
+            self.mark_dirty(sn);
             let _ = backend.remove(&backend_key);
             return Err(e);
         }
@@ -324,12 +387,7 @@ impl NamespacedSnapshots {
             table.remove(k.as_str()).map_err(db_err)?;
             Ok(r)
         })?;
-        match backend.remove(&removed.backend_key) {
-            Err(e) if e.kind() != ErrorKind::NotFound => {
-                tracing::warn!(snapshotter = sn, key, error = %e, "removing backend snapshot failed; cleanup will retry");
-            }
-            _ => {}
-        }
+        self.remove_backend(sn, &backend, &removed.backend_key);
         Ok(())
     }
 

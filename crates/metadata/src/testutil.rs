@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::Utc;
 use crated_core::Error;
@@ -13,6 +14,15 @@ use crated_core::snapshot::{Info, Kind, Snapshotter, Usage};
 #[derive(Default)]
 pub(crate) struct Fake {
     pub(crate) snaps: Mutex<HashMap<String, (Kind, String)>>,
+    /// How many times `cleanup()` ran.
+    pub(crate) cleanups: AtomicUsize,
+}
+
+impl Fake {
+    /// How many times `cleanup()` ran.
+    pub(crate) fn cleanups(&self) -> usize {
+        self.cleanups.load(Ordering::SeqCst)
+    }
 }
 
 impl Fake {
@@ -78,6 +88,10 @@ impl Snapshotter for Fake {
             .ok_or_else(|| Error::not_found(key))
     }
     fn walk(&self, _: &mut dyn FnMut(&Info) -> Result<()>) -> Result<()> {
+        Ok(())
+    }
+    fn cleanup(&self) -> Result<()> {
+        self.cleanups.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 }

@@ -2,10 +2,18 @@
 //! `work` link to `<root>/<ns>/<id>`, and the shim's `log` FIFO.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crated_core::{Error, Result, identifiers};
+
+/// The mode of bundle and work directories (as containerd's).
+pub const BUNDLE_MODE: u32 = 0o700;
+/// The mode of a bundle's `config.json`.
+pub const SPEC_MODE: u32 = 0o600;
+/// The file that marks a bundle whose task the shim created.
+const CREATED_MARKER: &str = "task-created";
 
 /// A task bundle on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +66,9 @@ impl Bundle {
             fs::create_dir_all(parent).map_err(|e| io_err("creating", parent, e))?;
         }
         fs::create_dir(&self.path).map_err(|e| io_err("creating bundle", &self.path, e))?;
-        fs::set_permissions(&self.path, fs::Permissions::from_mode(0o711))
+        // The spec carries the container's environment (secrets): only
+        // root may enter the bundle or read it (CVE-2021-41103).
+        fs::set_permissions(&self.path, fs::Permissions::from_mode(BUNDLE_MODE))
             .map_err(|e| io_err("setting permissions of", &self.path, e))?;
         let rootfs = self.path.join("rootfs");
         fs::create_dir(&rootfs).map_err(|e| io_err("creating", &rootfs, e))?;
@@ -67,11 +77,39 @@ impl Bundle {
                 .map_err(|e| io_err("removing stale work dir", &self.work, e))?;
         }
         fs::create_dir_all(&self.work).map_err(|e| io_err("creating work dir", &self.work, e))?;
+        fs::set_permissions(&self.work, fs::Permissions::from_mode(BUNDLE_MODE))
+            .map_err(|e| io_err("setting permissions of", &self.work, e))?;
         let link = self.path.join("work");
         std::os::unix::fs::symlink(&self.work, &link).map_err(|e| io_err("linking", &link, e))?;
         let config = self.path.join("config.json");
-        fs::write(&config, spec).map_err(|e| io_err("writing", &config, e))?;
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(SPEC_MODE)
+            .open(&config)
+            .and_then(|mut file| file.write_all(spec))
+            .map_err(|e| io_err("writing", &config, e))?;
         Ok(())
+    }
+
+    /// Records that the shim created the task, so a recovery can tell a
+    /// task from a Create interrupted by a crash.
+    pub fn mark_created(&self) -> Result<()> {
+        let marker = self.path.join(CREATED_MARKER);
+        fs::write(&marker, b"").map_err(|e| io_err("writing", &marker, e))
+    }
+
+    /// Whether [`Bundle::mark_created`] ran for this bundle.
+    pub fn is_created(&self) -> bool {
+        self.path.join(CREATED_MARKER).exists()
+    }
+
+    /// The pid the shim wrote to `shim.pid`, if any.
+    pub fn shim_pid(&self) -> Option<i32> {
+        fs::read_to_string(self.path.join("shim.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .filter(|&pid| pid > 1)
     }
 
     /// The path of the shim's log FIFO.
@@ -134,6 +172,13 @@ mod tests {
         let b = Bundle::create(&root, &state, "ns", "c1", b"{}").unwrap();
         assert!(b.rootfs().is_dir());
         assert_eq!(fs::read(b.path.join("config.json")).unwrap(), b"{}");
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&b.path), BUNDLE_MODE);
+        assert_eq!(mode(&b.work), BUNDLE_MODE);
+        assert_eq!(mode(&b.path.join("config.json")), SPEC_MODE);
+        assert!(!b.is_created());
+        b.mark_created().unwrap();
+        assert!(b.is_created());
         assert_eq!(fs::read_link(b.path.join("work")).unwrap(), b.work);
         assert_eq!(
             Bundle::list(&state),

@@ -2,8 +2,9 @@
 //! after a daemon restart, cleaned up after it dies.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crated_api::ttrpc::api;
 use crated_api::ttrpc::protobuf::{Message, well_known_types::any::Any};
@@ -74,15 +75,45 @@ pub struct CreateOptions {
     pub options: Option<Any>,
 }
 
-/// A task whose shim was gone when the daemon looked.
+/// A task exit a restart found: its shim was gone, or its init had
+/// exited while the daemon was away.
 #[derive(Debug, Clone)]
 pub struct DeadTask {
     /// Its namespace.
     pub namespace: String,
     /// Its id.
     pub id: String,
-    /// Pid, exit status and time as the shim's `delete` reported them.
+    /// Pid, exit status and time (as the shim's `delete` or `state`
+    /// reported them).
     pub exit: api::DeleteResponse,
+}
+
+/// What [`ShimManager::recover`] found.
+#[derive(Debug, Clone, Default)]
+pub struct Recovery {
+    /// Tasks whose shim was gone; they were cleaned up (publish their exit
+    /// and delete).
+    pub dead: Vec<DeadTask>,
+    /// Tasks whose shim is live but whose init exited while the daemon was
+    /// away (publish their exit).
+    pub exited: Vec<DeadTask>,
+}
+
+/// SIGKILLs the shim `pid` and, as shims lead their own session, its
+/// process group: the shim and any runtime call it left hanging.
+fn kill_shim_group(pid: i32) {
+    use nix::sys::signal::{Signal, kill, killpg};
+    use nix::unistd::{Pid, getpgid};
+    let pid = Pid::from_raw(pid);
+    match getpgid(Some(pid)) {
+        Ok(pgid) if pgid == pid => {
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
+        Ok(_) => {
+            let _ = kill(pid, Signal::SIGKILL);
+        }
+        Err(_) => {}
+    }
 }
 
 /// Starts, tracks and cleans up shims.
@@ -136,9 +167,14 @@ impl ShimManager {
     }
 
     /// Creates the bundle, starts the runtime's shim and creates the task in
-    /// it. On any failure everything made so far is undone.
+    /// it. On any failure everything made so far is undone (the shim is shut
+    /// down, `shim delete` unmounts and removes the runtime's container, and
+    /// the shim's process group is killed so no hung runtime call lingers).
+    /// The work runs on its own task: a caller that goes away (a client that
+    /// cancelled or passed its deadline) does not cut it short, and the task
+    /// it created is deleted again.
     pub async fn create(
-        &self,
+        self: &Arc<Self>,
         ns: &str,
         id: &str,
         opts: CreateOptions,
@@ -155,17 +191,32 @@ impl ShimManager {
         )
         .map_err(|e| e.context(format!("{START_FAILED}: failed to resolve runtime path")))?;
         let bundle = Bundle::create(&self.config.root, &self.config.state, ns, id, &opts.spec)?;
-        match self.start_and_create(&bundle, binary, &opts).await {
-            Ok((shim, pid)) => {
-                self.shims()
-                    .insert((ns.to_string(), id.to_string()), shim.clone());
-                Ok((shim, pid))
+        let (done, result) = tokio::sync::oneshot::channel();
+        let manager = self.clone();
+        let (ns, id) = (ns.to_string(), id.to_string());
+        tokio::spawn(async move {
+            let created = match manager.start_and_create(&bundle, binary, &opts).await {
+                Ok((shim, pid)) => {
+                    manager
+                        .shims()
+                        .insert((ns.clone(), id.clone()), shim.clone());
+                    Ok((shim, pid))
+                }
+                Err(e) => {
+                    let _ = bundle.delete();
+                    Err(e)
+                }
+            };
+            if let Err(Ok(_)) = done.send(created) {
+                tracing::warn!(namespace = %ns, id = %id, "the client gave up on task create; deleting the task");
+                if let Err(e) = manager.delete(&ns, &id).await {
+                    tracing::warn!(namespace = %ns, id = %id, error = %e, "deleting an abandoned task");
+                }
             }
-            Err(e) => {
-                let _ = bundle.delete();
-                Err(e)
-            }
-        }
+        });
+        result
+            .await
+            .map_err(|_| Error::internal("task create was interrupted"))?
     }
 
     async fn start_and_create(
@@ -210,11 +261,14 @@ impl ShimManager {
         if let Some(any) = &opts.options {
             req.options = Some(any.clone()).into();
         }
-        match shim.create(&req).await {
-            Ok(resp) => Ok((shim, resp.pid)),
+        let created = match shim.create(&req).await {
+            Ok(resp) => bundle.mark_created().map(|()| resp.pid),
+            Err(e) => Err(e),
+        };
+        match created {
+            Ok(pid) => Ok((shim, pid)),
             Err(e) => {
-                self.stop_shim(&shim).await;
-                let _ = self.delete_shim(&binary, bundle).await;
+                self.abandon(&shim, bundle, &binary).await;
                 Err(e.context(CREATE_FAILED))
             }
         }
@@ -236,6 +290,20 @@ impl ShimManager {
         let mut req = api::ShutdownRequest::new();
         req.id = shim.bundle.id.clone();
         let _ = shim.shutdown(&req, self.config.timeouts.shutdown).await;
+    }
+
+    /// Undoes a shim whose task never (fully) came to be: Shutdown, then
+    /// `shim delete` (the runtime's container and the rootfs mount go), then
+    /// SIGKILL for the shim's process group in case it still runs.
+    async fn abandon(&self, shim: &Shim, bundle: &Bundle, binary: &Path) {
+        let pid = bundle.shim_pid();
+        self.stop_shim(shim).await;
+        if let Err(e) = self.delete_shim(binary, bundle).await {
+            tracing::warn!(id = %bundle.id, error = %e, "shim delete of an abandoned task failed");
+        }
+        if let Some(pid) = pid {
+            kill_shim_group(pid);
+        }
     }
 
     /// Deletes the task: asks the shim to delete it, shuts the shim down and
@@ -275,10 +343,14 @@ impl ShimManager {
     }
 
     /// Reconnects to the shims of tasks that were running when the daemon
-    /// stopped. Tasks whose shim is gone are cleaned up and returned so
-    /// their exit can be published.
-    pub async fn recover(&self) -> Vec<DeadTask> {
-        let mut dead = Vec::new();
+    /// stopped. Tasks whose shim is gone are cleaned up and reported dead;
+    /// live tasks whose init exited meanwhile are reported exited, so their
+    /// exits can be published. A shim whose task cannot be loaded (no task,
+    /// or a Create that a crash interrupted) is shut down, its runtime
+    /// container and mounts removed with `shim delete`, and its bundle
+    /// deleted.
+    pub async fn recover(&self) -> Recovery {
+        let mut found = Recovery::default();
         for (ns, id) in Bundle::list(&self.config.state) {
             let bundle = Bundle::at(&self.config.root, &self.config.state, &ns, &id);
             let binary =
@@ -296,37 +368,83 @@ impl ShimManager {
                 (Err(e), _) => Err(e),
                 (_, Err(e)) => Err(Error::not_found(format!("shim binary of {id}: {e}"))),
             };
+            let mut live = None;
             match connected {
                 Ok(shim) => {
                     let shim = shim.with_log(crate::shim_log::open(&bundle).ok().flatten());
-                    let mut req = api::ConnectRequest::new();
-                    req.id = id.clone();
-                    if shim.connect_info(&req).await.is_ok() {
-                        tracing::info!(namespace = %ns, id = %id, "reconnected to shim");
-                        self.shims()
-                            .insert((ns.clone(), id.clone()), Arc::new(shim));
-                        continue;
+                    match loaded_state(&shim, &bundle).await {
+                        Ok(state) => {
+                            tracing::info!(namespace = %ns, id = %id, "reconnected to shim");
+                            if state.status.enum_value_or_default() == api::Status::STOPPED {
+                                found.exited.push(DeadTask {
+                                    namespace: ns.clone(),
+                                    id: id.clone(),
+                                    exit: exit_of(&state),
+                                });
+                            }
+                            self.shims()
+                                .insert((ns.clone(), id.clone()), Arc::new(shim));
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::warn!(namespace = %ns, id = %id, error = %e, "shim has no task to load; removing it");
+                            live = Some(shim);
+                        }
                     }
                 }
                 Err(e) => {
                     tracing::info!(namespace = %ns, id = %id, error = %e, "shim not reachable")
                 }
             }
-            let exit = match &binary {
-                Ok(binary) => self.cleanup_dead(&bundle, binary).await,
-                Err(_) => dead_exit(),
+            let exit = match (&live, &binary) {
+                (Some(shim), Ok(binary)) => {
+                    self.abandon(shim, &bundle, binary).await;
+                    // Clients never saw a task whose create was interrupted.
+                    bundle.is_created().then(dead_exit)
+                }
+                (None, Ok(binary)) => Some(self.cleanup_dead(&bundle, binary).await),
+                (_, Err(_)) => Some(dead_exit()),
             };
             if let Err(e) = bundle.delete() {
                 tracing::warn!(namespace = %ns, id = %id, error = %e, "removing bundle of dead shim");
             }
-            dead.push(DeadTask {
-                namespace: ns,
-                id,
-                exit,
-            });
+            if let Some(exit) = exit {
+                found.dead.push(DeadTask {
+                    namespace: ns,
+                    id,
+                    exit,
+                });
+            }
         }
-        dead
+        found
     }
+}
+
+/// The init state of the task a reconnected shim holds; an error when it
+/// holds none, or only the leftovers of a Create that never finished.
+async fn loaded_state(shim: &Shim, bundle: &Bundle) -> Result<api::StateResponse> {
+    let mut connect = api::ConnectRequest::new();
+    connect.id = bundle.id.clone();
+    shim.connect_info(&connect).await?;
+    let mut req = api::StateRequest::new();
+    req.id = bundle.id.clone();
+    let state = shim.state(&req).await?;
+    if !bundle.is_created() && state.status.enum_value_or_default() == api::Status::CREATED {
+        return Err(Error::failed_precondition(format!(
+            "the create of task {} was interrupted",
+            bundle.id
+        )));
+    }
+    Ok(state)
+}
+
+/// The exit a stopped task's state reports, as a `DeleteResponse`.
+fn exit_of(state: &api::StateResponse) -> api::DeleteResponse {
+    let mut exit = api::DeleteResponse::new();
+    exit.pid = state.pid;
+    exit.exit_status = state.exit_status;
+    exit.exited_at = state.exited_at.clone();
+    exit
 }
 
 /// The exit containerd reports for a task whose shim vanished: SIGKILL.

@@ -101,8 +101,10 @@ fn bind(path: &Path, mode: u32, uid: i64, gid: i64) -> Result<UnixListener, Erro
 impl Daemon {
     /// Creates the root and state directories and initialises every plugin.
     pub fn init(config: Config, deprecations: Vec<Deprecation>) -> Result<Self, Error> {
-        create_dir(&config.root, 0o711)?;
-        create_dir(&config.state, 0o711)?;
+        // Only root may enter (CVE-2021-41103); roots made 0711 by earlier
+        // versions are tightened here.
+        create_dir(&config.root, 0o700)?;
+        create_dir(&config.state, 0o700)?;
         let root_lock = lock_root(&config.root)?;
         let introspection = Arc::new(IntrospectionState::default());
         if let Ok(mut list) = introspection.deprecations.lock() {

@@ -2,14 +2,14 @@
 //! the subscribers whose filters match it.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crated_api::prost::Message;
 use crated_api::prost_types::{Any, Timestamp};
 use crated_api::types::Envelope;
 use crated_core::filters::{Adaptor, Filter};
 use crated_core::{Error, Result, identifiers};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Notify, broadcast, watch};
 
 /// How many events a slow subscriber may lag behind before it misses some.
 const BACKLOG: usize = 4096;
@@ -20,6 +20,8 @@ pub struct Exchange {
     sender: broadcast::Sender<Envelope>,
     /// Becomes true when the daemon shuts down: every subscription ends.
     closed: Arc<watch::Sender<bool>>,
+    /// Notified whenever someone subscribes.
+    subscribed: Arc<Notify>,
 }
 
 impl Default for Exchange {
@@ -28,6 +30,7 @@ impl Default for Exchange {
         Exchange {
             sender,
             closed: Arc::new(watch::channel(false).0),
+            subscribed: Arc::new(Notify::new()),
         }
     }
 }
@@ -122,11 +125,42 @@ impl Exchange {
 
     /// A subscription to every event matching `filter`.
     pub fn subscribe(&self, filter: Filter) -> Subscription {
-        Subscription {
+        let subscription = Subscription {
             receiver: self.sender.subscribe(),
             closed: self.closed.subscribe(),
             filter,
+        };
+        self.subscribed.notify_waiters();
+        subscription
+    }
+
+    /// Publishes `events` (namespace, topic, event) once there is a
+    /// subscriber to receive them, or after `hold` at the latest. Events
+    /// the daemon learns of before it serves (exits found on recovery)
+    /// would otherwise be broadcast to no one. Needs a tokio runtime.
+    pub fn publish_when_subscribed(&self, events: Vec<(String, String, Any)>, hold: Duration) {
+        if events.is_empty() {
+            return;
         }
+        let exchange = self.clone();
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + hold;
+            loop {
+                let subscribed = exchange.subscribed.notified();
+                if exchange.sender.receiver_count() > 0 {
+                    break;
+                }
+                tokio::select! {
+                    _ = subscribed => {}
+                    _ = tokio::time::sleep_until(deadline) => break,
+                }
+            }
+            for (ns, topic, event) in events {
+                if let Err(e) = exchange.publish(&ns, &topic, event) {
+                    tracing::warn!(namespace = %ns, topic = %topic, error = %e, "held event not published");
+                }
+            }
+        });
     }
 
     /// Ends every subscription, now and to come (the daemon is stopping):

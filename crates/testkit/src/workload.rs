@@ -475,3 +475,26 @@ impl Drop for Cleanup {
         }
     }
 }
+
+/// `ctr run -d <flags> --rootfs <rootfs> <id> /bin/sleep 300` as a [`Cmd`]
+/// (bounded to 120 s) to run or spawn: a long-lived task for tests that
+/// need one.
+pub fn ctr_run_sleeper(daemon: &Daemon, rootfs: &BusyboxRootfs, id: &str, flags: &[&str]) -> Cmd {
+    let mut args: Vec<String> = vec!["run".into(), "-d".into()];
+    args.extend(flags.iter().map(|f| f.to_string()));
+    args.extend(["--rootfs", &rootfs.arg(), id, "/bin/sleep", "300"].map(String::from));
+    daemon.ctr_cmd(&args).timeout(Duration::from_secs(120))
+}
+
+/// Imports `rootfs` as the one-layer image `name` with `cratectl images
+/// import` (bounded to 60 s).
+#[track_caller]
+pub fn import_image(daemon: &Daemon, rootfs: &BusyboxRootfs, name: &str) {
+    let tar = rootfs.oci_image_tar(name);
+    daemon
+        .cratectl_cmd(&["images", "import"])
+        .args([&tar])
+        .timeout(Duration::from_secs(60))
+        .run()
+        .ok();
+}

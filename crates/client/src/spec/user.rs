@@ -318,4 +318,45 @@ mod tests {
         let db = UserDb::read(root).unwrap_or_default();
         assert_eq!(db.resolve_ids("app").ok(), Some((7, 8)));
     }
+
+    /// CVE-2023-25173 (supplementary groups): the groups the image's
+    /// `/etc/group` lists the user in become its supplementary groups,
+    /// primary group first, including `root` (0) when the image says so;
+    /// a user in no group gets only its primary group.
+    #[test]
+    fn supplementary_groups_from_etc_group_cve_2023_25173() {
+        let db = UserDb::from_text(
+            Some("root:x:0:0::/:/bin/sh\napp:x:1000:1000::/:/bin/sh\nsolo:x:7:7::/:/bin/sh\n"),
+            Some("root:x:0:app\napp:x:1000:\nwheel:x:10:app\nsolo:x:7:\n"),
+        );
+        let (uid, gid) = db.resolve_ids("app").unwrap_or_default();
+        assert_eq!((uid, gid), (1000, 1000));
+        assert_eq!(
+            with_primary(gid, db.supplementary_gids("app")),
+            vec![1000, 0, 10]
+        );
+        assert_eq!(
+            with_primary(gid, db.supplementary_gids("1000")),
+            vec![1000, 0, 10]
+        );
+        assert_eq!(with_primary(7, db.supplementary_gids("solo")), vec![7]);
+    }
+
+    /// CVE-2024-40635 (uid/gid overflow): ids beyond runc's 2^31-1 are not
+    /// taken as numbers (so they cannot wrap to 0, root); as names they are
+    /// unknown and refused.
+    #[test]
+    fn ids_beyond_int32_are_refused_cve_2024_40635() {
+        let db = db();
+        for user in [
+            "2147483648",
+            "4294967296",
+            "2147483648:0",
+            "0:2147483648",
+            "-1",
+        ] {
+            assert!(db.resolve_ids(user).is_err(), "{user} accepted");
+        }
+        assert_eq!(db.resolve_ids("2147483647").ok(), Some((2147483647, 0)));
+    }
 }

@@ -11,6 +11,7 @@ pub mod images;
 pub mod introspection;
 pub mod leases;
 pub mod legacy_runtime;
+pub mod limits;
 pub mod namespaces;
 pub mod snapshots;
 pub mod streaming;
@@ -48,14 +49,15 @@ impl Default for MessageLimits {
 }
 
 /// Adds a generated tonic server to the routes with the daemon's message
-/// limits.
+/// limits; a message over them answers RESOURCE_EXHAUSTED as containerd's
+/// does (see [`limits::SizeLimitCode`]).
 macro_rules! limited {
     ($routes:expr, $limits:expr, $server:expr $(,)?) => {
-        $routes.add_service(
+        $routes.add_service($crate::services::limits::SizeLimitCode(
             $server
                 .max_decoding_message_size($limits.recv)
                 .max_encoding_message_size($limits.send),
-        )
+        ))
     };
 }
 pub(crate) use limited;

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod concurrent_pulls;
 mod containers;
 mod ctr_images;
 mod images;

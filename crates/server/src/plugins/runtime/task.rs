@@ -89,14 +89,12 @@ fn init(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
         timeouts: ctx.daemon.shim_timeouts,
     });
     let events: Arc<Exchange> = ctx.plugins.first(EVENT)?;
-    let dead = tokio::runtime::Handle::try_current()
+    let recovery = tokio::runtime::Handle::try_current()
         .map_err(|e| {
             crated_core::Error::internal(format!("no async runtime for shim recovery: {e}"))
         })?
         .block_on(manager.recover());
-    for task in dead {
-        crate::services::task_events::publish_dead(&events, &task);
-    }
+    crate::services::task_events::publish_recovered(&events, recovery);
     Ok(Arc::new(Arc::new(manager)))
 }
 
