@@ -1,7 +1,35 @@
 //! Validation of identifiers (namespaces, container ids, lease ids, …) and
 //! labels, with containerd's rules.
 
+use std::hash::{BuildHasher, Hasher};
+
 use crate::error::{Error, Result};
+
+/// A fresh id in containerd's style for leases, ingest refs and temporary
+/// snapshot keys: the current Unix time in nanoseconds, a dash and eight
+/// random alphanumeric characters. It is a valid identifier.
+pub fn generate_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let nanos = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    // RandomState is seeded randomly per process and per instance.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_i64(nanos);
+    let mut random = hasher.finish();
+    let mut suffix = String::with_capacity(8);
+    for _ in 0..8 {
+        suffix.push(char::from(
+            ALPHABET[(random % ALPHABET.len() as u64) as usize],
+        ));
+        random /= ALPHABET.len() as u64;
+    }
+    format!("{nanos}-{suffix}")
+}
+
+/// `<prefix>-<generate_id()>`: a name unique to this moment for the
+/// temporary refs, keys and leases a pull, import or unpack creates.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}-{}", generate_id())
+}
 
 /// The longest identifier containerd accepts.
 pub const MAX_IDENTIFIER_LEN: usize = 76;
@@ -66,6 +94,15 @@ pub fn validate_labels<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_ids_are_valid_and_differ() {
+        let (a, b) = (generate_id(), generate_id());
+        assert_ne!(a, b);
+        validate(&a).unwrap();
+        validate(&unique_name("extract")).unwrap();
+        assert!(unique_name("pull").starts_with("pull-"));
+    }
     use crate::error::ErrorKind;
 
     #[test]

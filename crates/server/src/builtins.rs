@@ -60,12 +60,7 @@ pub struct Metadata {
 }
 
 fn host_platform() -> String {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    format!("linux/{arch}")
+    crated_images::Platform::host().to_string()
 }
 
 fn init_exchange(_: &mut InitContext<'_>) -> Result<Instance, InitError> {

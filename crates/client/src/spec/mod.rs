@@ -34,7 +34,6 @@ use oci_spec::runtime::{
     Capability, Linux, LinuxCpu, LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxMemory,
     LinuxNamespace, LinuxNamespaceType, LinuxResources, LinuxSeccomp, Mount, Process, Root, Spec,
 };
-use serde::{Deserialize, Serialize};
 
 pub use caps::{ALL as ALL_CAPABILITIES, DEFAULT as DEFAULT_CAPABILITIES};
 pub use devices::host_devices;
@@ -58,32 +57,8 @@ pub const DEFAULT_PATH_ENV: &str =
 pub const CPU_PERIOD: u64 = 100_000;
 
 /// The part of an OCI image config (`config` of the image JSON) a runtime
-/// spec is built from; field names as in the image spec.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ImageConfig {
-    /// `USER`: uid, name, uid:gid or name:group.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub user: String,
-    /// `ENV`, as `KEY=value`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub env: Option<Vec<String>>,
-    /// `ENTRYPOINT`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub entrypoint: Option<Vec<String>>,
-    /// `CMD`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cmd: Option<Vec<String>>,
-    /// `WORKDIR`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub working_dir: String,
-    /// `LABEL`s.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub labels: Option<HashMap<String, String>>,
-    /// `STOPSIGNAL`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub stop_signal: String,
-}
+/// spec is built from: the image model's, `crated_images`'s.
+pub use crated_images::manifest::RuntimeConfig as ImageConfig;
 
 /// Which seccomp profile to apply.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

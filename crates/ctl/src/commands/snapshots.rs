@@ -9,7 +9,7 @@ use chrono::Utc;
 use crated_client::Client;
 use crated_client::api::types::Mount;
 use crated_client::diff::CompareOptions;
-use crated_client::import_export::{self, target_descriptor};
+use crated_client::import_export;
 use crated_client::leases::LeaseOptions;
 use crated_client::snapshot_tools::{GC_ROOT_LABEL, Tree};
 use crated_client::snapshots::{Info, Snapshots};
@@ -389,10 +389,9 @@ async fn unpack(
             ));
         }
     };
-    let unpacked =
-        import_export::unpack(client, &target_descriptor(&record), &platform, snapshotter)
-            .await
-            .with_context(|| format!("unpacking {}", record.name))?;
+    let unpacked = import_export::unpack(client, &record.target.clone(), &platform, snapshotter)
+        .await
+        .with_context(|| format!("unpacking {}", record.name))?;
     print(&format!(
         "unpacked {} ({}) into {snapshotter}: {} ({} layers applied)\n",
         record.name, unpacked.manifest.digest, unpacked.chain_id, unpacked.applied
