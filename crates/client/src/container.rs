@@ -192,9 +192,10 @@ impl Client {
             .await?;
         let built = (|| -> Result<Spec> {
             let users = user_db_from_layers(&mount_layers(&mounts))?;
-            spec.image_config(resolved.config.config.clone())
+            Ok(spec
+                .image_config(resolved.config.config.clone())
                 .user_db(users)
-                .build()
+                .build()?)
         })();
         let created = match built {
             Ok(spec) => {

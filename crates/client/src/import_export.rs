@@ -232,10 +232,13 @@ async fn set_child_labels(
     choice: &PlatformChoice,
     labelled: &mut HashSet<String>,
 ) -> Result<()> {
-    let mut stack = vec![root.clone()];
-    while let Some(desc) = stack.pop() {
+    let mut stack = vec![(root.clone(), 0)];
+    while let Some((desc, depth)) = stack.pop() {
         if !(media::is_index(&desc.media_type) || media::is_manifest(&desc.media_type)) {
             continue;
+        }
+        if media::is_index(&desc.media_type) {
+            pipeline::check_depth(root, depth)?;
         }
         if !labelled.insert(desc.digest.clone()) {
             continue;
@@ -250,11 +253,8 @@ async fn set_child_labels(
         };
         let children = walk::children(&desc, &bytes, choice)?;
         let labels = walk::child_labels(&desc, &children);
-        if !labels.is_empty() {
-            let paths = labels.keys().map(|k| format!("labels.{k}")).collect();
-            content.update(&desc.digest, labels, paths).await?;
-        }
-        stack.extend(children);
+        pipeline::ContentSource::add_labels(content, &desc.digest, labels).await?;
+        stack.extend(children.into_iter().map(|c| (c, depth + 1)));
     }
     Ok(())
 }

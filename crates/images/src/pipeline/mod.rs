@@ -20,7 +20,8 @@ pub(crate) use resolve::too_large as resolve_too_large;
 
 pub use ingest::{LOCK_WAIT, wait_for_ref};
 pub use resolve::{
-    ContentSource, MAX_DOCUMENT, MAX_INDEX_DEPTH, Resolved, read_document, resolve, resolve_all,
+    ContentSource, MAX_DOCUMENT, MAX_INDEX_DEPTH, Resolved, check_depth, read_document, resolve,
+    resolve_all,
 };
 pub use unpack::{
     LayerGate, LayerTarget, Ready, SNAPSHOT_REF_LABEL, Unpacked, extract_key, gc_snapshot_label,

@@ -56,6 +56,18 @@ pub async fn read_document(source: &dyn ContentSource, desc: &Descriptor) -> Res
     source.read(desc, MAX_DOCUMENT).await
 }
 
+/// Fails when an index at `depth` (the root's depth is 0) under image
+/// `root` is deeper than [`MAX_INDEX_DEPTH`] allows.
+pub fn check_depth(root: &Descriptor, depth: usize) -> Result<()> {
+    if depth >= MAX_INDEX_DEPTH {
+        return Err(Error::invalid_argument(format!(
+            "image {} nests indexes more than {MAX_INDEX_DEPTH} deep",
+            root.digest
+        )));
+    }
+    Ok(())
+}
+
 /// An image resolved for one platform: its manifest and config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
@@ -192,12 +204,7 @@ pub async fn resolve_all(
         let bytes = &documents[&desc.digest];
         let media_type = media_type_of(&desc, bytes);
         if media::is_index(&media_type) {
-            if depth >= MAX_INDEX_DEPTH {
-                return Err(Error::invalid_argument(format!(
-                    "image {} nests indexes more than {MAX_INDEX_DEPTH} deep",
-                    target.digest
-                )));
-            }
+            check_depth(target, depth)?;
             let index = Index::parse(bytes).map_err(|e| e.context(&desc.digest))?;
             let children = walk::select_manifests(&index, &choices[c])
                 .map_err(|e| e.context(format!("image index {}", desc.digest)))?;

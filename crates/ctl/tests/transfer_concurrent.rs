@@ -1,0 +1,142 @@
+//! Daemon-side pulls (`cratectl images pull`, the Transfer service) of one
+//! image at the same time, and the bounds on the documents a pull or an
+//! import reads.
+//!
+//! **Needs root** and Debian's `docker-registry` and `busybox-static`, like
+//! `transfer.rs`; the daemon and the registry are stopped by their pids
+//! when the test ends.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::Daemon;
+use common::fixtures::*;
+
+/// Pulls started together.
+const PULLS: usize = 10;
+
+/// Ten concurrent `cratectl images pull` of one image all succeed: a pull
+/// that finds a layer's ref locked by another pull waits for it and uses
+/// the committed blob instead of failing with `Unavailable`.
+#[test]
+fn concurrent_transfer_pulls_of_one_image_all_succeed() {
+    let daemon = Daemon::start();
+    let registry = Registry::start();
+    let image = build_image();
+    let local = "docker.io/test/busybox:concurrent";
+    let remote = format!("{}/test/busybox:concurrent", registry.host());
+    daemon
+        .cratectl_stdin(
+            &["images", "import", "--no-unpack", "-"],
+            &image.oci_archive(local),
+        )
+        .ok();
+    daemon
+        .cratectl(&[
+            "images",
+            "push",
+            "--plain-http",
+            "--progress",
+            "none",
+            &remote,
+            local,
+        ])
+        .ok();
+    daemon.cratectl(&["images", "rm", "--sync", local]).ok();
+    assert!(content_digests(&daemon).is_empty());
+
+    let outputs: Vec<_> = std::thread::scope(|scope| {
+        let pulls: Vec<_> = (0..PULLS)
+            .map(|_| {
+                scope.spawn(|| {
+                    daemon.cratectl(&[
+                        "images",
+                        "pull",
+                        "--plain-http",
+                        "--progress",
+                        "none",
+                        &remote,
+                    ])
+                })
+            })
+            .collect();
+        pulls.into_iter().map(|p| p.join().unwrap()).collect()
+    });
+    let failed: Vec<String> = outputs
+        .iter()
+        .filter(|o| o.code() != Some(0))
+        .map(|o| o.stderr.clone())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {PULLS} pulls failed: {failed:#?}",
+        failed.len()
+    );
+    assert_eq!(image_names(&daemon), vec![remote.clone()]);
+    assert!(snapshot_keys(&daemon).contains(&image.chain_id()));
+    let check = daemon.cratectl(&["images", "check"]).ok().stdout;
+    assert!(check.contains("complete"), "{check}");
+    assert_image_files(&daemon, &image, &remote);
+}
+
+/// An OCI layout whose index nests 3,000 indexes is refused quickly with
+/// a clear error, and leaves no image behind.
+#[test]
+fn import_refuses_a_deeply_nested_index() {
+    let daemon = Daemon::start();
+    let image = build_image();
+    let name = "docker.io/test/nested:1";
+    let archive = nested_archive(&image, name, 3000);
+    let out = daemon
+        .cratectl_stdin(&["images", "import", "-"], &archive)
+        .fails();
+    assert!(out.stderr.contains("nests indexes"), "{}", out.stderr);
+    assert!(image_names(&daemon).is_empty());
+}
+
+/// An OCI layout of `image` whose `index.json` names an index that wraps
+/// the image's index `depth` times.
+fn nested_archive(image: &TestImage, name: &str, depth: usize) -> Vec<u8> {
+    let mut blobs = image.blobs.clone();
+    let (mut digest, mut size) = (image.index_digest.clone(), image.index_size);
+    for _ in 0..depth {
+        let body = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "digest": digest,
+                "size": size,
+            }],
+        }))
+        .unwrap();
+        digest = sha256(&body);
+        size = body.len();
+        blobs.push((digest.clone(), body));
+    }
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut add = |path: &str, data: &[u8]| {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder.append_data(&mut header, path, data).unwrap();
+    };
+    add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    for (digest, data) in &blobs {
+        add(&format!("blobs/{}", digest.replace(':', "/")), data);
+    }
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": digest,
+            "size": size,
+            "annotations": {"io.containerd.image.name": name},
+        }],
+    }))
+    .unwrap();
+    add("index.json", &index);
+    builder.into_inner().unwrap()
+}
