@@ -227,7 +227,7 @@ impl<'a> From<&'a Info> for InfoJson<'a> {
                 .unwrap_or_else(|| "0001-01-01T00:00:00Z".to_string())
         };
         InfoJson {
-            kind: info.kind.as_str(),
+            kind: info.kind.title(),
             name: &info.name,
             parent: &info.parent,
             labels: info.labels.iter().collect(),
@@ -250,7 +250,7 @@ async fn list(ctx: &Context, snapshots: &Snapshots, quiet: bool) -> Result<()> {
     let mut tw = TabWriter::new(1, 1);
     tw.row(&["KEY", "PARENT", "KIND"]);
     for info in &infos {
-        tw.row(&[info.name.as_str(), info.parent.as_str(), info.kind.as_str()]);
+        tw.row(&[info.name.as_str(), info.parent.as_str(), info.kind.title()]);
     }
     print(&tw.finish())
 }
