@@ -87,7 +87,7 @@ fn import_refuses_a_deeply_nested_index() {
     let daemon = Daemon::start();
     let image = build_image();
     let name = "docker.io/test/nested:1";
-    let archive = nested_archive(&image, name, 50);
+    let archive = nested_archive(image, name, 50);
     let out = daemon
         .cratectl_stdin(&["images", "import", "-"], &archive)
         .fails();
@@ -97,46 +97,21 @@ fn import_refuses_a_deeply_nested_index() {
 
 /// An OCI layout of `image` whose `index.json` names an index that wraps
 /// the image's index `depth` times.
-fn nested_archive(image: &TestImage, name: &str, depth: usize) -> Vec<u8> {
-    let mut blobs = image.blobs.clone();
-    let (mut digest, mut size) = (image.index_digest.clone(), image.index_size);
+fn nested_archive(mut image: TestImage, name: &str, depth: usize) -> Vec<u8> {
     for _ in 0..depth {
         let body = serde_json::to_vec(&serde_json::json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.index.v1+json",
             "manifests": [{
                 "mediaType": "application/vnd.oci.image.index.v1+json",
-                "digest": digest,
-                "size": size,
+                "digest": image.index_digest,
+                "size": image.index_size,
             }],
         }))
         .unwrap();
-        digest = sha256(&body);
-        size = body.len();
-        blobs.push((digest.clone(), body));
+        image.index_digest = sha256(&body);
+        image.index_size = body.len();
+        image.blobs.push((image.index_digest.clone(), body));
     }
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut add = |path: &str, data: &[u8]| {
-        let mut header = tar::Header::new_ustar();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_entry_type(tar::EntryType::Regular);
-        builder.append_data(&mut header, path, data).unwrap();
-    };
-    add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
-    for (digest, data) in &blobs {
-        add(&format!("blobs/{}", digest.replace(':', "/")), data);
-    }
-    let index = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.index.v1+json",
-            "digest": digest,
-            "size": size,
-            "annotations": {"io.containerd.image.name": name},
-        }],
-    }))
-    .unwrap();
-    add("index.json", &index);
-    builder.into_inner().unwrap()
+    image.oci_archive(name)
 }

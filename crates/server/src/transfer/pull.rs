@@ -306,16 +306,18 @@ impl LayerGate for DownloadGate {
     }
 }
 
+/// The download tasks of a pull.
+type Tasks = Vec<tokio::task::JoinHandle<Result<()>>>;
+/// Per layer digest: `Some(ok)` once its download ended.
+type DoneFlags = HashMap<String, watch::Receiver<Option<bool>>>;
+
 /// Starts a download task per distinct layer of `images`; each sets its
 /// flag when done. Returns the tasks and the flags by digest.
 fn start_downloads(
     source: &Fetching<'_>,
     images: &[Arc<Resolved>],
     progress: &Progress,
-) -> (
-    Vec<tokio::task::JoinHandle<Result<()>>>,
-    HashMap<String, watch::Receiver<Option<bool>>>,
-) {
+) -> (Tasks, DoneFlags) {
     let semaphore = Arc::new(Semaphore::new(PARALLEL_DOWNLOADS));
     let mut flags = HashMap::new();
     let mut downloads = Vec::new();

@@ -92,7 +92,7 @@ pub async fn push(
             .send("uploading", &desc.digest, 0, desc.size, None)
             .await;
         let outcome = if media::is_index(&desc.media_type) || media::is_manifest(&desc.media_type) {
-            let bytes = read_small(ctx, ns, &desc).await?;
+            let bytes = read_small(ctx, ns, desc).await?;
             pusher.push_bytes(desc, Bytes::from(bytes)).await?
         } else {
             push_blob(ctx, ns, &pusher, desc).await?
