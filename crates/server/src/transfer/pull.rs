@@ -15,6 +15,7 @@ use crated_core::{Error, ErrorKind, Result};
 use crated_images::pipeline::{self, ContentSource, LayerGate, Resolved};
 use crated_images::walk::{self, PlatformChoice};
 use crated_images::{Platform, media};
+use crated_metadata::LeaseResource;
 use crated_remotes::{Fetcher, Resolver, ResolverOptions};
 use tokio::sync::{Semaphore, watch};
 
@@ -33,7 +34,10 @@ fn blocking<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
 }
 
 /// Opens a content writer for `desc` under `reference`, waiting while
-/// another pull holds the ref. `AlreadyExists` means the blob is there.
+/// another pull holds the ref. `AlreadyExists` means the blob is there; it
+/// is then added to this pull's lease, as containerd's metadata store adds
+/// an existing blob to the writer's lease, so that garbage collection
+/// keeps it even if the pull that wrote it ends first.
 async fn open_writer(
     ctx: &TransferContext,
     ns: &str,
@@ -42,10 +46,20 @@ async fn open_writer(
     lease: &str,
 ) -> Result<crated_metadata::NamespacedWriter> {
     let content = &ctx.unpacker.content;
-    pipeline::wait_for_ref(|| {
+    let opened = pipeline::wait_for_ref(|| {
         blocking(|| content.writer(ns, reference, desc.size, &desc.digest, Some(lease)))
     })
-    .await
+    .await;
+    if let Err(e) = &opened
+        && e.kind() == ErrorKind::AlreadyExists
+    {
+        let resource = LeaseResource {
+            id: desc.digest.clone(),
+            kind: "content".to_string(),
+        };
+        blocking(|| ctx.leases.add_resource(ns, lease, &resource))?;
+    }
+    opened
 }
 
 /// Writes a small blob (index, manifest, config) with labels; an existing
@@ -66,9 +80,9 @@ async fn store_blob(
             }
             w.write(bytes)?;
             match w.commit(desc.size, &desc.digest, labels.clone()) {
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                    add_labels(&ctx.unpacker.content, ns, &desc.digest, labels)
-                }
+                // Another pull committed the same document, with the same
+                // child labels, while this one wrote it.
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
                 other => other.map(|_| ()),
             }
         }),
