@@ -9,21 +9,19 @@ use crated_core::{Error, Result};
 
 use crate::error::IoContext;
 
-/// OCI media type of an uncompressed layer.
-pub const MEDIA_TYPE_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
-/// OCI media type of a gzip-compressed layer.
-pub const MEDIA_TYPE_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-/// OCI media type of a zstd-compressed layer.
-pub const MEDIA_TYPE_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 /// Docker schema 2 media type of a gzip-compressed layer.
-pub const MEDIA_TYPE_DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-
-const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
-const OCI_LAYER_NONDIST: &str = "application/vnd.oci.image.layer.nondistributable.v1.tar";
-const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar";
-const DOCKER_LAYER_FOREIGN: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar";
-const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-const DOCKER_LAYER_FOREIGN_GZIP: &str = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+pub use crated_core::media::DOCKER_LAYER_GZIP as MEDIA_TYPE_DOCKER_LAYER_GZIP;
+/// OCI media type of an uncompressed layer.
+pub use crated_core::media::OCI_LAYER as MEDIA_TYPE_LAYER;
+/// OCI media type of a gzip-compressed layer.
+pub use crated_core::media::OCI_LAYER_GZIP as MEDIA_TYPE_LAYER_GZIP;
+/// OCI media type of a zstd-compressed layer.
+pub use crated_core::media::OCI_LAYER_ZSTD as MEDIA_TYPE_LAYER_ZSTD;
+use crated_core::media::{
+    DOCKER_FOREIGN_LAYER as DOCKER_LAYER_FOREIGN,
+    DOCKER_FOREIGN_LAYER_GZIP as DOCKER_LAYER_FOREIGN_GZIP, DOCKER_LAYER, DOCKER_LAYER_GZIP,
+    OCI_LAYER, OCI_LAYER_NONDISTRIBUTABLE as OCI_LAYER_NONDIST,
+};
 
 /// Buffer between the compressed source and the decoder.
 const INPUT_BUFFER: usize = 256 * 1024;

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 /// `sha256:<hex>` of a finished hasher.
 pub(crate) fn format(hasher: Sha256) -> String {
-    format!("sha256:{}", hex::encode(hasher.finalize()))
+    crated_core::digest::format_sha256(&hasher.finalize())
 }
 
 /// A writer that hashes and counts what it passes on.

@@ -68,7 +68,7 @@ impl NewContainer {
             },
             labels: HashMap::new(),
             snapshot_labels: HashMap::new(),
-            platform: Platform::current(),
+            platform: Platform::host(),
         }
     }
 }
@@ -192,19 +192,20 @@ impl Client {
             .await?;
         let built = (|| -> Result<Spec> {
             let users = user_db_from_layers(&mount_layers(&mounts))?;
-            spec.image_config(resolved.config.clone())
+            Ok(spec
+                .image_config(resolved.config.config.clone())
                 .user_db(users)
-                .build()
+                .build()?)
         })();
         let created = match built {
             Ok(spec) => {
                 let mut labels: HashMap<String, String> =
-                    resolved.config.labels.clone().unwrap_or_default();
+                    resolved.config.config.labels.clone().unwrap_or_default();
                 labels.extend(new.labels.clone());
-                let stop_signal = if resolved.config.stop_signal.is_empty() {
+                let stop_signal = if resolved.config.config.stop_signal.is_empty() {
                     "SIGTERM".to_string()
                 } else {
-                    resolved.config.stop_signal.clone()
+                    resolved.config.config.stop_signal.clone()
                 };
                 labels.insert(STOP_SIGNAL_LABEL.to_string(), stop_signal);
                 let container = Container {

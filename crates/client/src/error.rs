@@ -109,6 +109,15 @@ impl HasKind for Error {
     }
 }
 
+impl From<crated_oci::Error> for Error {
+    fn from(err: crated_oci::Error) -> Self {
+        match err {
+            crated_oci::Error::Io { context, source } => Error::Io { context, source },
+            crated_oci::Error::InvalidArgument(message) => Error::InvalidArgument(message),
+        }
+    }
+}
+
 impl From<crated_core::Error> for Error {
     fn from(err: crated_core::Error) -> Self {
         Error::Daemon(err)

@@ -22,34 +22,28 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use crated_core::ErrorKind;
+use crated_core::digest::Sha256Digester;
 use crated_core::image::Descriptor;
 use crated_images::archive::{self, BlobSink, BlobSource};
+/// The result of an unpack (the pipeline's).
+pub use crated_images::pipeline::Unpacked;
+use crated_images::pipeline::{self, Ready};
 use crated_images::walk::{self, PlatformChoice};
-use crated_images::{ImageConfig, Index, Manifest, Platform, chain, media};
+use crated_images::{Platform, media};
 use futures::StreamExt;
-use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt;
 use tokio::runtime::Handle;
 
 use crate::client::Client;
 use crate::content::{ByteStream, Content};
-use crate::diff::Diff;
 use crate::error::{Error, Result};
-use crate::images::{self, Image};
+use crate::images::Image;
 use crate::leases::LeaseOptions;
-
-/// The label prefix that ties an image config to its unpacked snapshot.
-pub const GC_SNAPSHOT_LABEL_PREFIX: &str = "containerd.io/gc.ref.snapshot.";
-
-/// The label a prepared layer snapshot carries with its chain id.
-pub const SNAPSHOT_REF_LABEL: &str = "containerd.io/snapshot.ref";
+use crate::pipeline::ClientLayers;
 
 /// How long the lease of an import or unpack lives if the client dies
 /// before deleting it.
 const LEASE_EXPIRY: Duration = Duration::from_secs(24 * 3600);
-
-/// The largest index, manifest or config read into memory.
-const MAX_DOCUMENT: usize = 8 << 20;
 
 /// Bytes per pipe buffer between a blocking archive reader and a content
 /// write.
@@ -95,43 +89,11 @@ pub struct ExportOptions {
     pub platform: Option<Platform>,
 }
 
-/// The result of an unpack.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unpacked {
-    /// The manifest that was unpacked.
-    pub manifest: Descriptor,
-    /// The chain id of the top layer: the committed snapshot holding the
-    /// image's root filesystem (empty for an image without layers).
-    pub chain_id: String,
-    /// How many layers were applied (the others existed already).
-    pub applied: usize,
-}
-
 fn choice(all: bool, platform: Option<&Platform>) -> PlatformChoice {
     match (all, platform) {
         (true, _) => PlatformChoice::All,
         (false, Some(p)) => PlatformChoice::One(p.clone().normalized()),
         (false, None) => PlatformChoice::host(),
-    }
-}
-
-/// The core descriptor of an image record's target.
-pub fn target_descriptor(image: &Image) -> Descriptor {
-    Descriptor {
-        media_type: image.target.media_type.clone(),
-        digest: image.target.digest.clone(),
-        size: image.target.size,
-        annotations: image.target.annotations.clone(),
-    }
-}
-
-fn client_descriptor(d: &Descriptor) -> images::Descriptor {
-    images::Descriptor {
-        media_type: d.media_type.clone(),
-        digest: d.digest.clone(),
-        size: d.size,
-        annotations: d.annotations.clone(),
-        platform: None,
     }
 }
 
@@ -154,20 +116,6 @@ where
         tracing::warn!(lease = %lease.id, error = %err, "deleting the lease");
     }
     result
-}
-
-async fn read_document(content: &Content, digest: &str) -> Result<Vec<u8>> {
-    let mut chunks = content.read(digest, 0, 0).await?;
-    let mut data = Vec::new();
-    while let Some(chunk) = chunks.next().await {
-        data.extend_from_slice(&chunk?);
-        if data.len() > MAX_DOCUMENT {
-            return Err(Error::InvalidArgument(format!(
-                "{digest} is larger than {MAX_DOCUMENT} bytes: not an index, manifest or config"
-            )));
-        }
-    }
-    Ok(data)
 }
 
 /// Imports the image archive read from `reader` into `client`'s
@@ -224,7 +172,7 @@ where
         let record = Image {
             name: image.name.clone(),
             labels: options.labels.clone(),
-            target: client_descriptor(&image.target),
+            target: image.target.clone(),
             created_at: None,
             updated_at: None,
         };
@@ -284,29 +232,29 @@ async fn set_child_labels(
     choice: &PlatformChoice,
     labelled: &mut HashSet<String>,
 ) -> Result<()> {
-    let mut stack = vec![root.clone()];
-    while let Some(desc) = stack.pop() {
+    let mut stack = vec![(root.clone(), 0)];
+    while let Some((desc, depth)) = stack.pop() {
         if !(media::is_index(&desc.media_type) || media::is_manifest(&desc.media_type)) {
             continue;
+        }
+        if media::is_index(&desc.media_type) {
+            pipeline::check_depth(root, depth)?;
         }
         if !labelled.insert(desc.digest.clone()) {
             continue;
         }
-        let bytes = match read_document(content, &desc.digest).await {
+        let bytes = match pipeline::read_document(content, &desc).await {
             Ok(bytes) => bytes,
-            Err(err) if err.is_not_found() && desc.digest != root.digest => {
+            Err(err) if err.kind() == ErrorKind::NotFound && desc.digest != root.digest => {
                 tracing::debug!(digest = %desc.digest, "not in the archive; skipped");
                 continue;
             }
-            Err(err) => return Err(err),
+            Err(err) => return Err(err.into()),
         };
         let children = walk::children(&desc, &bytes, choice)?;
         let labels = walk::child_labels(&desc, &children);
-        if !labels.is_empty() {
-            let paths = labels.keys().map(|k| format!("labels.{k}")).collect();
-            content.update(&desc.digest, labels, paths).await?;
-        }
-        stack.extend(children);
+        pipeline::ContentSource::add_labels(content, &desc.digest, labels).await?;
+        stack.extend(children.into_iter().map(|c| (c, depth + 1)));
     }
     Ok(())
 }
@@ -338,7 +286,7 @@ impl BlobSink for ContentSink {
         let (mut pipe_in, pipe_out) = tokio::io::duplex(PIPE_SIZE);
         let reference = match expected {
             Some(e) => format!("import-{}", e.digest),
-            None => format!("import-{}", crate::leases::generate_id()),
+            None => crated_core::identifiers::unique_name("import"),
         };
         let content = self.content.clone();
         let expected_digest = expected.map(|e| e.digest.clone());
@@ -354,7 +302,7 @@ impl BlobSink for ContentSink {
                 )
                 .await
         });
-        let mut hasher = Sha256::new();
+        let mut hasher = Sha256Digester::new();
         let mut size: i64 = 0;
         let mut buf = vec![0u8; PIPE_SIZE];
         let mut writing = true;
@@ -388,7 +336,7 @@ impl BlobSink for ContentSink {
                 )));
             }
         }
-        let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
+        let digest = hasher.finish();
         if let Some(expected) = expected
             && expected.digest != digest
         {
@@ -466,7 +414,7 @@ where
     let mut images = Vec::new();
     for name in names {
         let image = client.images().get(name).await?;
-        images.push((image.name.clone(), target_descriptor(&image)));
+        images.push((image.name.clone(), image.target.clone()));
     }
     let platform_choice = choice(options.all_platforms, options.platform.as_ref());
     let source = ContentSource {
@@ -486,68 +434,10 @@ where
     .map_err(|e| Error::protocol(format!("export task: {e}")))?
 }
 
-/// A manifest chosen for a platform, with its config.
-struct ResolvedImage {
-    manifest: Descriptor,
-    parsed: Manifest,
-    config_descriptor: Descriptor,
-    config: ImageConfig,
-}
-
-async fn resolve(
-    content: &Content,
-    target: &Descriptor,
-    platform: &Platform,
-) -> Result<ResolvedImage> {
-    let platform_choice = PlatformChoice::One(platform.clone().normalized());
-    let mut desc = target.clone();
-    for _ in 0..4 {
-        let bytes = read_document(content, &desc.digest).await?;
-        if media::is_index(&desc.media_type) {
-            let index = Index::parse(&bytes)?;
-            desc = walk::select_manifests(&index, &platform_choice)?
-                .into_iter()
-                .next()
-                .ok_or_else(|| Error::from(crated_core::Error::not_found("empty image index")))?;
-            continue;
-        }
-        if !media::is_manifest(&desc.media_type) {
-            return Err(Error::InvalidArgument(format!(
-                "{} has media type {:?}, not an image index or manifest",
-                desc.digest, desc.media_type
-            )));
-        }
-        let parsed = Manifest::parse(&bytes)?;
-        let config_descriptor = parsed.config.to_core();
-        let config = ImageConfig::parse(&read_document(content, &config_descriptor.digest).await?)?;
-        if config.rootfs.diff_ids.len() != parsed.layers.len() {
-            return Err(Error::InvalidArgument(format!(
-                "image config {} lists {} layers but manifest {} has {}",
-                config_descriptor.digest,
-                config.rootfs.diff_ids.len(),
-                desc.digest,
-                parsed.layers.len()
-            )));
-        }
-        return Ok(ResolvedImage {
-            manifest: desc,
-            parsed,
-            config_descriptor,
-            config,
-        });
-    }
-    Err(Error::InvalidArgument(format!(
-        "image {} nests indexes too deeply",
-        target.digest
-    )))
-}
-
 /// The chain id of image `target`'s root filesystem for `platform`.
 pub async fn chain_id(client: &Client, target: &Descriptor, platform: &Platform) -> Result<String> {
-    let resolved = resolve(&client.content(), target, platform).await?;
-    Ok(chain::chain_ids(&resolved.config.rootfs.diff_ids)
-        .pop()
-        .unwrap_or_default())
+    let resolved = pipeline::resolve(&client.content(), target, platform).await?;
+    Ok(resolved.chain_id())
 }
 
 /// Unpacks image `target` for `platform` into `snapshotter` under a new
@@ -564,7 +454,8 @@ pub async fn unpack(
     .await
 }
 
-/// Unpacks with `client`'s requests (and lease, if it has one).
+/// Unpacks with `client`'s requests (and lease, if it has one) through the
+/// image pipeline.
 async fn unpack_target(
     client: &Client,
     target: &Descriptor,
@@ -572,75 +463,9 @@ async fn unpack_target(
     snapshotter: &str,
 ) -> Result<Unpacked> {
     let content = client.content();
-    let image = resolve(&content, target, platform).await?;
-    let snapshots = client.snapshots(snapshotter);
-    let diff = Diff::new(client);
-    let chain = chain::chain_ids(&image.config.rootfs.diff_ids);
-    let mut applied = 0;
-    for (i, id) in chain.iter().enumerate() {
-        match snapshots.stat(id).await {
-            Ok(_) => continue,
-            Err(err) if err.is_not_found() => {}
-            Err(err) => return Err(err),
-        }
-        let parent = if i == 0 { "" } else { chain[i - 1].as_str() };
-        let key = format!("extract-{} {id}", crate::leases::generate_id());
-        let labels = HashMap::from([(SNAPSHOT_REF_LABEL.to_string(), id.clone())]);
-        let mounts = match snapshots.prepare(&key, parent, labels.clone()).await {
-            Ok(mounts) => mounts,
-            // Another unpack got there first.
-            Err(err) if err.is_already_exists() => continue,
-            Err(err) => return Err(err),
-        };
-        let layer = image.parsed.layers[i].to_core();
-        let outcome = async {
-            let applied = diff.apply(&layer, mounts).await?;
-            let want = &image.config.rootfs.diff_ids[i];
-            if &applied.digest != want {
-                return Err(Error::from(crated_core::Error::failed_precondition(
-                    format!(
-                        "layer {} unpacked to {}, but the image config expects {want}",
-                        layer.digest, applied.digest
-                    ),
-                )));
-            }
-            snapshots.commit(id, &key, labels).await
-        }
-        .await;
-        match outcome {
-            Ok(()) => applied += 1,
-            Err(err) => {
-                if let Err(e) = snapshots.remove(&key).await {
-                    tracing::warn!(key, error = %e, "removing a failed extraction snapshot");
-                }
-                if !err.is_already_exists() {
-                    return Err(context(
-                        err,
-                        &format!(
-                            "unpacking layer {} of {}",
-                            layer.digest, image.manifest.digest
-                        ),
-                    ));
-                }
-            }
-        }
-    }
-    let top = chain.last().cloned().unwrap_or_default();
-    if !top.is_empty() {
-        let key = format!("{GC_SNAPSHOT_LABEL_PREFIX}{snapshotter}");
-        content
-            .update(
-                &image.config_descriptor.digest,
-                HashMap::from([(key.clone(), top.clone())]),
-                vec![format!("labels.{key}")],
-            )
-            .await?;
-    }
-    Ok(Unpacked {
-        manifest: image.manifest,
-        chain_id: top,
-        applied,
-    })
+    let image = pipeline::resolve(&content, target, platform).await?;
+    let layers = ClientLayers::new(client, snapshotter);
+    Ok(pipeline::unpack(&content, &layers, snapshotter, &image, &mut Ready).await?)
 }
 
 #[cfg(test)]
@@ -659,21 +484,5 @@ mod tests {
             PlatformChoice::One(p) => assert_eq!(p, Platform::host()),
             other => panic!("{other:?}"),
         }
-    }
-
-    #[test]
-    fn descriptors_convert_both_ways() {
-        let core = Descriptor {
-            media_type: media::OCI_MANIFEST.into(),
-            digest: "sha256:ab".into(),
-            size: 3,
-            annotations: HashMap::from([("a".into(), "b".into())]),
-        };
-        let image = Image {
-            name: "x".into(),
-            target: client_descriptor(&core),
-            ..Default::default()
-        };
-        assert_eq!(target_descriptor(&image), core);
     }
 }

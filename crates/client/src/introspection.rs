@@ -40,16 +40,9 @@ pub struct Plugin {
     pub init_error: Option<PluginError>,
 }
 
-/// A platform, as `os/architecture[/variant]`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Platform {
-    /// Operating system, e.g. `linux`.
-    pub os: String,
-    /// CPU architecture, e.g. `amd64`.
-    pub architecture: String,
-    /// CPU variant, e.g. `v7`; may be empty.
-    pub variant: String,
-}
+/// A platform, as `os/architecture[/variant]` (the one model,
+/// `crated_images`'s).
+pub use crated_images::Platform;
 
 /// The error a plugin's initialisation returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,19 +121,6 @@ impl PluginError {
             .ok()
             .and_then(|i| NAMES.get(i))
             .map_or_else(|| format!("Code({})", self.code), |n| n.to_string())
-    }
-}
-
-impl std::fmt::Display for Platform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.os.is_empty() {
-            return f.write_str("unknown");
-        }
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if !self.variant.is_empty() {
-            write!(f, "/{}", self.variant)?;
-        }
-        Ok(())
     }
 }
 
@@ -226,6 +206,7 @@ fn plugin_from_api(p: api::Plugin) -> Plugin {
                 os: p.os,
                 architecture: p.architecture,
                 variant: p.variant,
+                os_version: p.os_version,
             })
             .collect(),
         exports: p.exports,
@@ -282,6 +263,7 @@ mod tests {
             os: "linux".into(),
             architecture: "arm".into(),
             variant: "v7".into(),
+            os_version: String::new(),
         };
         assert_eq!(p.to_string(), "linux/arm/v7");
     }

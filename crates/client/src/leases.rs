@@ -1,7 +1,6 @@
 //! The leases service: hold content and snapshots from garbage collection.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -87,24 +86,8 @@ impl From<&Resource> for api::Resource {
     }
 }
 
-/// A lease id in containerd's style: the current time's nanoseconds, a
-/// dash, and four random alphanumeric characters (containerd uses base64,
-/// whose `-` and `_` can make an invalid identifier).
-pub fn generate_id() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let now = Utc::now();
-    // RandomState is seeded randomly per process and per instance.
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_i64(now.timestamp_nanos_opt().unwrap_or_default());
-    let mut random = hasher.finish();
-    let mut suffix = String::with_capacity(4);
-    for _ in 0..4 {
-        let index = (random % ALPHABET.len() as u64) as usize;
-        suffix.push(char::from(ALPHABET[index]));
-        random /= ALPHABET.len() as u64;
-    }
-    format!("{}-{suffix}", now.timestamp_subsec_nanos())
-}
+/// A lease id in containerd's style (one generator for every crate).
+pub use crated_core::identifiers::generate_id;
 
 /// The expiry label value for a lease created now that lasts `after`.
 pub fn expiry_label(now: DateTime<Utc>, after: Duration) -> Result<String> {

@@ -70,6 +70,7 @@ pub mod import_export;
 pub mod introspection;
 pub mod leases;
 pub mod namespaces;
+pub mod pipeline;
 pub mod runtime_options;
 pub mod snapshot_tools;
 pub mod snapshots;

@@ -25,30 +25,8 @@ pub struct Snapshots {
     snapshotter: String,
 }
 
-/// What kind of snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Unknown.
-    Unknown,
-    /// A read-only view.
-    View,
-    /// A writable snapshot.
-    Active,
-    /// Committed, read-only, a parent of others.
-    Committed,
-}
-
-impl Kind {
-    /// containerd's name, as `ctr snapshots ls` prints it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Unknown => "Unknown",
-            Kind::View => "View",
-            Kind::Active => "Active",
-            Kind::Committed => "Committed",
-        }
-    }
-}
+/// What kind of snapshot (the one model, `crated_core`'s).
+pub use crated_core::snapshot::Kind;
 
 /// A snapshot's information.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,36 @@
 //! Validation of identifiers (namespaces, container ids, lease ids, …) and
 //! labels, with containerd's rules.
 
+use std::hash::{BuildHasher, Hasher};
+
 use crate::error::{Error, Result};
+
+/// A fresh id the way containerd makes lease ids and unpack keys: the
+/// nanoseconds of the current second, a dash and four random alphanumeric
+/// characters (containerd uses base64, whose `-` and `_` can make an
+/// invalid identifier). It is a valid identifier.
+pub fn generate_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let now = chrono::Utc::now();
+    // RandomState is seeded randomly per process and per instance.
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_i64(now.timestamp_nanos_opt().unwrap_or_default());
+    let mut random = hasher.finish();
+    let mut suffix = String::with_capacity(4);
+    for _ in 0..4 {
+        suffix.push(char::from(
+            ALPHABET[(random % ALPHABET.len() as u64) as usize],
+        ));
+        random /= ALPHABET.len() as u64;
+    }
+    format!("{}-{suffix}", now.timestamp_subsec_nanos())
+}
+
+/// `<prefix>-<generate_id()>`: a name unique to this moment for the
+/// temporary refs, keys and leases a pull, import or unpack creates.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}-{}", generate_id())
+}
 
 /// The longest identifier containerd accepts.
 pub const MAX_IDENTIFIER_LEN: usize = 76;
@@ -66,6 +95,18 @@ pub fn validate_labels<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_ids_are_valid_and_look_like_containerd_ones() {
+        let (a, b) = (generate_id(), generate_id());
+        assert_ne!(a, b);
+        validate(&a).unwrap();
+        let (nanos, random) = a.split_once('-').unwrap();
+        assert!(nanos.parse::<u32>().is_ok(), "{a}");
+        assert_eq!(random.len(), 4, "{a}");
+        validate(&unique_name("extract")).unwrap();
+        assert!(unique_name("pull").starts_with("pull-"));
+    }
     use crate::error::ErrorKind;
 
     #[test]

@@ -10,6 +10,7 @@ pub mod error;
 pub mod filters;
 pub mod identifiers;
 pub mod image;
+pub mod media;
 pub mod mount;
 pub mod serde_bytes_b64;
 pub mod snapshot;

@@ -23,6 +23,17 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// containerd's name of the kind as its `Kind.String()` writes it and
+    /// `ctr snapshots ls` prints it: `View`, `Active`, `Committed`.
+    pub fn title(self) -> &'static str {
+        match self {
+            Kind::Unknown => "Unknown",
+            Kind::View => "View",
+            Kind::Active => "Active",
+            Kind::Committed => "Committed",
+        }
+    }
+
     /// containerd's lower-case name of the kind.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -12,7 +12,7 @@ use crated_core::mount::Mount;
 use crated_core::{Error, Result};
 
 /// The media type of an uncompressed OCI layer.
-pub const LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub const LAYER_TAR: &str = crated_core::media::OCI_LAYER;
 /// The label carrying a compressed layer's uncompressed digest.
 pub const UNCOMPRESSED_LABEL: &str = "containerd.io/uncompressed";
 
@@ -77,7 +77,7 @@ pub fn apply(
 /// The compression a comparer should use for `media_type` (empty: gzip).
 pub fn compression_for(media_type: &str) -> Result<(Compression, String)> {
     let media_type = if media_type.is_empty() {
-        "application/vnd.oci.image.layer.v1.tar+gzip"
+        crated_core::media::OCI_LAYER_GZIP
     } else {
         media_type
     };

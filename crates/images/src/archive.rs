@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Write};
 
+use crated_core::digest::Sha256Digester;
 use crated_core::image::Descriptor;
 use crated_core::{Error, Result};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::manifest::{Index, JsonDescriptor, Manifest};
 use crate::media;
@@ -17,6 +17,10 @@ use crate::walk::{self, PlatformChoice};
 pub const NAME_ANNOTATION: &str = "io.containerd.image.name";
 /// The OCI annotation for a reference (usually just the tag).
 pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+
+/// The largest `index.json` or `manifest.json` an archive may carry
+/// (containerd's importer limit, 20 MiB).
+pub const MAX_ARCHIVE_JSON: u64 = 20 << 20;
 
 /// Where imported blobs go.
 pub trait BlobSink {
@@ -111,6 +115,14 @@ pub fn import(
         let size = entry.header().size().map_err(|e| io_err("size", e))? as i64;
         match path.as_str() {
             "index.json" | "manifest.json" => {
+                if size as u64 > MAX_ARCHIVE_JSON {
+                    return Err(Error::new(
+                        crated_core::ErrorKind::ResourceExhausted,
+                        format!(
+                            "{path} of the image archive is {size} bytes, over the {MAX_ARCHIVE_JSON}-byte limit"
+                        ),
+                    ));
+                }
                 let mut buf = Vec::new();
                 entry.read_to_end(&mut buf).map_err(|e| io_err(&path, e))?;
                 if path == "index.json" {
@@ -317,10 +329,10 @@ pub fn export(
         let mut reader = source.open(digest)?;
         let mut hashing = HashingReader {
             inner: &mut reader,
-            hasher: Sha256::new(),
+            hasher: Sha256Digester::new(),
         };
         append(&mut builder, &path, *size as u64, &mut hashing)?;
-        let got = format!("sha256:{}", hex::encode(hashing.hasher.finalize()));
+        let got = hashing.hasher.finish();
         if digest.starts_with("sha256:") && &got != digest {
             return Err(Error::new(
                 crated_core::ErrorKind::DataLoss,
@@ -372,7 +384,7 @@ pub fn export(
 
 struct HashingReader<'a, R: Read + ?Sized> {
     inner: &'a mut R,
-    hasher: Sha256,
+    hasher: Sha256Digester,
 }
 
 impl<R: Read + ?Sized> Read for HashingReader<'_, R> {
@@ -398,7 +410,7 @@ mod tests {
         ) -> Result<(String, i64)> {
             let mut buf = Vec::new();
             reader.read_to_end(&mut buf).unwrap();
-            let digest = format!("sha256:{}", hex::encode(Sha256::digest(&buf)));
+            let digest = crated_core::digest::sha256(&buf);
             if expected.is_some_and(|e| e.digest != digest) {
                 return Err(Error::failed_precondition("digest mismatch"));
             }
@@ -508,6 +520,22 @@ mod tests {
         assert_eq!(imported[0].target.media_type, media::DOCKER_MANIFEST);
         let m = Manifest::parse(&sink.0[&imported[0].target.digest]).unwrap();
         assert_eq!(m.layers.len(), 1);
+    }
+
+    #[test]
+    fn an_oversized_index_json_is_refused_unread() {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(MAX_ARCHIVE_JSON + 1);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_path("index.json").unwrap();
+        h.set_cksum();
+        // Only the header: the entry's data is never read.
+        let err = import(&h.as_bytes()[..], &mut Mem::default(), None).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            crated_core::ErrorKind::ResourceExhausted,
+            "{err}"
+        );
     }
 
     #[test]

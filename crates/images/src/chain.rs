@@ -1,7 +1,5 @@
 //! Layer chain ids: the snapshot name of a stack of layers.
 
-use sha2::{Digest, Sha256};
-
 /// The chain ids of `diff_ids` (base first): the first is the first diff
 /// id; each next is `sha256(previous + " " + diff_id)`.
 pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
@@ -9,10 +7,7 @@ pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
     for d in diff_ids {
         let next = match out.last() {
             None => d.clone(),
-            Some(prev) => format!(
-                "sha256:{}",
-                hex::encode(Sha256::digest(format!("{prev} {d}").as_bytes()))
-            ),
+            Some(prev) => crated_core::digest::sha256(format!("{prev} {d}").as_bytes()),
         };
         out.push(next);
     }
@@ -27,10 +22,7 @@ mod tests {
     fn chain_of_one_is_the_diff_id_and_grows_by_hash() {
         let ids = chain_ids(&["sha256:a".to_string(), "sha256:b".to_string()]);
         assert_eq!(ids[0], "sha256:a");
-        let want = format!(
-            "sha256:{}",
-            hex::encode(Sha256::digest(b"sha256:a sha256:b"))
-        );
+        let want = crated_core::digest::sha256(b"sha256:a sha256:b");
         assert_eq!(ids[1], want);
     }
 }

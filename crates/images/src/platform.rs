@@ -6,8 +6,8 @@ use std::fmt;
 use crated_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-/// A platform an image variant is built for.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// A platform an image variant (or a plugin) is built for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
 pub struct Platform {
     /// Operating system, e.g. `linux`.
     pub os: String,
@@ -146,8 +146,13 @@ impl Platform {
     }
 }
 
+/// `os/architecture[/variant]` as containerd's `platforms.Format` writes
+/// it: `unknown` for a platform without an OS.
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.os.is_empty() {
+            return f.write_str("unknown");
+        }
         write!(f, "{}/{}", self.os, self.architecture)?;
         if !self.variant.is_empty() {
             write!(f, "/{}", self.variant)?;
@@ -175,6 +180,7 @@ mod tests {
             "linux/arm/v7"
         );
         assert!(Platform::parse("a/b/c/d").is_err());
+        assert_eq!(Platform::default().to_string(), "unknown");
     }
 
     #[test]

@@ -1,31 +1,22 @@
 //! The manifest media types a registry serves, and how to tell them apart.
 
-/// An OCI image index.
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-/// An OCI image manifest.
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-/// A Docker manifest list (schema 2).
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-/// A Docker image manifest (schema 2).
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-/// A Docker schema 1 manifest (signed); deprecated and not supported.
-pub const DOCKER_SCHEMA1_MANIFEST: &str =
-    "application/vnd.docker.distribution.manifest.v1+prettyjws";
-/// An OCI image config.
-pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-/// A Docker image config.
-pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-/// An OCI gzip-compressed layer.
-pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-/// A Docker gzip-compressed layer.
-pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub use crated_core::media::{
+    DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST,
+    DOCKER_SCHEMA1_MANIFEST, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST, is_index,
+};
 
 /// The `Accept` header sent when resolving: every manifest type crated reads,
 /// then anything, as containerd sends it.
-pub const RESOLVE_ACCEPT: &str = "application/vnd.docker.distribution.manifest.v2+json, \
-application/vnd.docker.distribution.manifest.list.v2+json, \
-application/vnd.oci.image.manifest.v1+json, \
-application/vnd.oci.image.index.v1+json, */*";
+pub fn resolve_accept() -> String {
+    [
+        DOCKER_MANIFEST,
+        DOCKER_MANIFEST_LIST,
+        OCI_MANIFEST,
+        OCI_INDEX,
+        "*/*",
+    ]
+    .join(", ")
+}
 
 /// Whether `media_type` is a manifest or an index, i.e. content the registry
 /// serves from `/manifests/` rather than `/blobs/`.
@@ -34,11 +25,6 @@ pub fn is_manifest(media_type: &str) -> bool {
         media_type,
         OCI_INDEX | OCI_MANIFEST | DOCKER_MANIFEST_LIST | DOCKER_MANIFEST | DOCKER_SCHEMA1_MANIFEST
     )
-}
-
-/// Whether `media_type` is an index or manifest list.
-pub fn is_index(media_type: &str) -> bool {
-    matches!(media_type, OCI_INDEX | DOCKER_MANIFEST_LIST)
 }
 
 /// Whether crated can read a manifest of `media_type` (schema 1 excluded).

@@ -9,7 +9,6 @@ use crated_core::image::Descriptor;
 use crated_core::{Error, ErrorKind, Result};
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use reqwest::{Method, Response, StatusCode};
-use sha2::{Digest, Sha256};
 
 use crate::auth::{Authorizer, Credentials};
 use crate::error::{error_from_io, status_error};
@@ -226,7 +225,7 @@ async fn resolve_on(
 ) -> Result<Option<Descriptor>> {
     let url = base.url(host, path)?;
     let req =
-        Request::new(Method::HEAD, url.clone()).header(ACCEPT, media_types::RESOLVE_ACCEPT)?;
+        Request::new(Method::HEAD, url.clone()).header(ACCEPT, &media_types::resolve_accept())?;
     let what = req.describe();
     let resp = base
         .send(host, req, scopes)
@@ -259,7 +258,7 @@ async fn resolve_on(
     }
     if digest.is_none() || size.is_none() {
         // No digest or size from HEAD: read the manifest and hash it.
-        let req = Request::new(Method::GET, url).header(ACCEPT, media_types::RESOLVE_ACCEPT)?;
+        let req = Request::new(Method::GET, url).header(ACCEPT, &media_types::resolve_accept())?;
         let what = req.describe();
         let resp = base.send(host, req, scopes).await?;
         if resp.status() == StatusCode::NOT_FOUND {
@@ -271,7 +270,7 @@ async fn resolve_on(
         media_type = content_type(&resp);
         let body = read_manifest(resp, &what).await?;
         if digest.is_none() {
-            digest = Some(format!("sha256:{}", hex::encode(Sha256::digest(&body))));
+            digest = Some(crated_core::digest::sha256(&body));
         }
         size = Some(body.len() as u64);
     }

@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crated_core::image::Descriptor;
-use crated_core::{Error, Result};
+use crated_core::{Error, Result, digest};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use tokio::io::{AsyncRead, ReadBuf};
 
@@ -79,9 +79,9 @@ impl Verifier {
             )));
         }
         let actual = match self.hasher {
-            Hasher::Sha256(h) => format!("sha256:{}", hex::encode(h.finalize())),
-            Hasher::Sha384(h) => format!("sha384:{}", hex::encode(h.finalize())),
-            Hasher::Sha512(h) => format!("sha512:{}", hex::encode(h.finalize())),
+            Hasher::Sha256(h) => digest::format("sha256", &h.finalize()),
+            Hasher::Sha384(h) => digest::format("sha384", &h.finalize()),
+            Hasher::Sha512(h) => digest::format("sha512", &h.finalize()),
         };
         if actual != self.expected_digest {
             return Err(Error::failed_precondition(format!(
@@ -177,7 +177,7 @@ mod tests {
     fn desc(data: &[u8]) -> Descriptor {
         Descriptor {
             media_type: "application/octet-stream".into(),
-            digest: format!("sha256:{}", hex::encode(Sha256::digest(data))),
+            digest: crated_core::digest::sha256(data),
             size: data.len() as i64,
             annotations: Default::default(),
         }

@@ -1,16 +1,18 @@
-//! Unpacking an image's layers into a snapshotter, in the daemon: each
-//! layer is applied on top of its parent's snapshot and committed under its
-//! chain id, which later pulls of images sharing layers reuse.
+//! The daemon's side of the image pipeline (`crated_images::pipeline`):
+//! its ports implemented over the namespaced content store, the
+//! namespaced snapshotters and the diff applier, so the Transfer service
+//! (and the CRI next) unpack with the same code as the client.
 
 use std::collections::HashMap;
 use std::io::Read;
 
+use async_trait::async_trait;
 use crated_core::content::ReaderAt;
 use crated_core::image::Descriptor;
+use crated_core::mount::Mount;
 use crated_core::{Error, ErrorKind, Result};
 use crated_diff::ApplyConfig;
-use crated_images::walk::PlatformChoice;
-use crated_images::{ImageConfig, Index, Manifest, chain, media};
+use crated_images::pipeline::{ContentSource, LayerTarget};
 use crated_metadata::{NamespacedContent, NamespacedSnapshots};
 
 /// The stores and settings an unpack works with.
@@ -48,154 +50,159 @@ impl Read for BlobReader {
     }
 }
 
-/// A manifest chosen for a platform, with its parsed config.
-pub struct Resolved {
-    /// The manifest's descriptor.
-    pub manifest: Descriptor,
-    /// The parsed manifest.
-    pub parsed: Manifest,
-    /// The parsed config.
-    pub config: ImageConfig,
+/// Runs blocking store work off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal(format!("store task: {e}")))?
 }
 
-impl Unpacker {
-    fn read(&self, ns: &str, digest: &str) -> Result<Vec<u8>> {
-        let mut buf = Vec::new();
-        BlobReader::new(self.content.reader_at(ns, digest)?)
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::internal(format!("reading {digest}: {e}")))?;
-        Ok(buf)
+/// Namespace `ns` of the daemon's content store, as the pipeline reads it.
+pub struct LocalContent {
+    content: NamespacedContent,
+    ns: String,
+}
+
+impl LocalContent {
+    /// Namespace `ns` of `content`.
+    pub fn new(content: NamespacedContent, ns: &str) -> Self {
+        LocalContent {
+            content,
+            ns: ns.to_string(),
+        }
+    }
+}
+
+/// Adds `labels` to blob `digest` of namespace `ns`.
+pub fn add_labels(
+    content: &NamespacedContent,
+    ns: &str,
+    digest: &str,
+    labels: HashMap<String, String>,
+) -> Result<()> {
+    if labels.is_empty() {
+        return Ok(());
+    }
+    let mut info = content.info(ns, digest)?;
+    let paths: Vec<String> = labels.keys().map(|k| format!("labels.{k}")).collect();
+    info.labels.extend(labels);
+    content.update(ns, info, &paths).map(|_| ())
+}
+
+#[async_trait]
+impl ContentSource for LocalContent {
+    async fn read(&self, desc: &Descriptor, limit: u64) -> Result<Vec<u8>> {
+        let (content, ns, digest) = (self.content.clone(), self.ns.clone(), desc.digest.clone());
+        blocking(move || {
+            let reader = content.reader_at(&ns, &digest)?;
+            if reader.size() > limit {
+                return Err(Error::new(
+                    ErrorKind::ResourceExhausted,
+                    format!(
+                        "{digest} is {} bytes, over the limit of {limit}",
+                        reader.size()
+                    ),
+                ));
+            }
+            let mut buf = Vec::new();
+            BlobReader::new(reader)
+                .take(limit + 1)
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::internal(format!("reading {digest}: {e}")))?;
+            Ok(buf)
+        })
+        .await
     }
 
-    /// Follows `target` (an index or a manifest) to the manifest for
-    /// `platform` and reads its config.
-    pub fn resolve(
-        &self,
-        ns: &str,
-        target: &Descriptor,
-        platform: &PlatformChoice,
-    ) -> Result<Resolved> {
-        let mut desc = target.clone();
-        for _ in 0..4 {
-            if media::is_index(&desc.media_type) {
-                let index = Index::parse(&self.read(ns, &desc.digest)?)?;
-                let chosen = crated_images::walk::select_manifests(&index, platform)?;
-                desc = chosen
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| Error::not_found("empty image index"))?;
-                continue;
-            }
-            let parsed = Manifest::parse(&self.read(ns, &desc.digest)?)?;
-            let config = ImageConfig::parse(&self.read(ns, &parsed.config.digest)?)?;
-            if config.rootfs.diff_ids.len() != parsed.layers.len() {
-                return Err(Error::invalid_argument(format!(
-                    "image config lists {} layers but the manifest has {}",
-                    config.rootfs.diff_ids.len(),
-                    parsed.layers.len()
-                )));
-            }
-            return Ok(Resolved {
-                manifest: desc,
-                parsed,
-                config,
-            });
-        }
-        Err(Error::invalid_argument("image indexes nested too deep"))
+    async fn add_labels(&self, digest: &str, labels: HashMap<String, String>) -> Result<()> {
+        let (content, ns, digest) = (self.content.clone(), self.ns.clone(), digest.to_string());
+        blocking(move || add_labels(&content, &ns, &digest, labels)).await
     }
+}
 
-    /// Applies layer `i` of `image` on top of the chain before it, unless
-    /// a snapshot for its chain id already exists. Returns the chain id.
-    pub fn unpack_layer(
-        &self,
-        ns: &str,
-        snapshotter: &str,
-        image: &Resolved,
-        i: usize,
-        lease: Option<&str>,
-    ) -> Result<String> {
-        let chain = chain::chain_ids(&image.config.rootfs.diff_ids);
-        let id = chain[i].clone();
-        if self.snapshots.stat(ns, snapshotter, &id).is_ok() {
-            return Ok(id);
-        }
-        let parent = if i == 0 {
-            String::new()
-        } else {
-            chain[i - 1].clone()
-        };
-        let key = format!("{} {id}", crate::services::unique_name("extract"));
-        let labels = HashMap::from([("containerd.io/snapshot.ref".to_string(), id.clone())]);
-        let mounts =
-            self.snapshots
-                .prepare(ns, snapshotter, &key, &parent, labels.clone(), lease)?;
-        let layer = &image.parsed.layers[i];
-        let applied = self.content.reader_at(ns, &layer.digest).and_then(|r| {
-            crated_diff::apply(&mounts, &layer.media_type, BlobReader::new(r), &self.apply)
-        });
-        let outcome = applied.and_then(|stats| {
-            let want = &image.config.rootfs.diff_ids[i];
-            if &stats.diff_id != want {
-                return Err(Error::failed_precondition(format!(
-                    "layer {} unpacked to {}, but the image config expects {want}",
-                    layer.digest, stats.diff_id
-                )));
-            }
-            match self
-                .snapshots
-                .commit(ns, snapshotter, &id, &key, labels, lease)
-            {
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => Err(e),
-                other => other,
-            }
-        });
-        match outcome {
-            Ok(()) => Ok(id),
-            Err(e) => {
-                let _ = self.snapshots.remove(ns, snapshotter, &key);
-                if e.kind() == ErrorKind::AlreadyExists {
-                    return Ok(id);
-                }
-                Err(e.context(format!(
-                    "unpacking layer {} of {}",
-                    layer.digest, image.manifest.digest
-                )))
-            }
+/// One snapshotter of namespace `ns` with the applier, holding what it
+/// creates in `lease`.
+pub struct LocalLayers {
+    unpacker: Unpacker,
+    ns: String,
+    snapshotter: String,
+    lease: Option<String>,
+}
+
+impl LocalLayers {
+    /// Snapshotter `snapshotter` of namespace `ns`, under `lease`.
+    pub fn new(unpacker: Unpacker, ns: &str, snapshotter: &str, lease: Option<&str>) -> Self {
+        LocalLayers {
+            unpacker,
+            ns: ns.to_string(),
+            snapshotter: snapshotter.to_string(),
+            lease: lease.map(str::to_string),
         }
     }
 
-    /// Unpacks every layer of `image` and labels its config so garbage
-    /// collection keeps the snapshot chain while the image exists.
-    pub fn unpack(
-        &self,
-        ns: &str,
-        snapshotter: &str,
-        image: &Resolved,
-        lease: Option<&str>,
-    ) -> Result<String> {
-        let mut top = String::new();
-        for i in 0..image.parsed.layers.len() {
-            top = self.unpack_layer(ns, snapshotter, image, i, lease)?;
-        }
-        self.label_config(ns, snapshotter, image, &top)?;
-        Ok(top)
+    fn parts(&self) -> (Unpacker, String, String, Option<String>) {
+        (
+            self.unpacker.clone(),
+            self.ns.clone(),
+            self.snapshotter.clone(),
+            self.lease.clone(),
+        )
+    }
+}
+
+#[async_trait]
+impl LayerTarget for LocalLayers {
+    type Mounts = Vec<Mount>;
+
+    async fn exists(&self, key: &str) -> Result<bool> {
+        let (u, ns, sn, _) = self.parts();
+        let key = key.to_string();
+        blocking(move || match u.snapshots.stat(&ns, &sn, &key) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        })
+        .await
     }
 
-    /// Sets `containerd.io/gc.ref.snapshot.<snapshotter>` on the config blob.
-    pub fn label_config(
+    async fn prepare(
         &self,
-        ns: &str,
-        snapshotter: &str,
-        image: &Resolved,
-        top: &str,
-    ) -> Result<()> {
-        if top.is_empty() {
-            return Ok(());
-        }
-        let mut info = self.content.info(ns, &image.parsed.config.digest)?;
-        let key = format!("containerd.io/gc.ref.snapshot.{snapshotter}");
-        info.labels.insert(key.clone(), top.to_string());
-        self.content.update(ns, info, &[format!("labels.{key}")])?;
-        Ok(())
+        key: &str,
+        parent: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<Vec<Mount>> {
+        let (u, ns, sn, lease) = self.parts();
+        let (key, parent) = (key.to_string(), parent.to_string());
+        blocking(move || {
+            u.snapshots
+                .prepare(&ns, &sn, &key, &parent, labels, lease.as_deref())
+        })
+        .await
+    }
+
+    async fn apply(&self, layer: &Descriptor, mounts: Vec<Mount>) -> Result<String> {
+        let (u, ns, _, _) = self.parts();
+        let layer = layer.clone();
+        blocking(move || {
+            let reader = BlobReader::new(u.content.reader_at(&ns, &layer.digest)?);
+            crated_diff::apply(&mounts, &layer.media_type, reader, &u.apply).map(|s| s.diff_id)
+        })
+        .await
+    }
+
+    async fn commit(&self, name: &str, key: &str, labels: HashMap<String, String>) -> Result<()> {
+        let (u, ns, sn, lease) = self.parts();
+        let (name, key) = (name.to_string(), key.to_string());
+        blocking(move || {
+            u.snapshots
+                .commit(&ns, &sn, &name, &key, labels, lease.as_deref())
+        })
+        .await
+    }
+
+    async fn remove(&self, key: &str) -> Result<()> {
+        let (u, ns, sn, _) = self.parts();
+        let key = key.to_string();
+        blocking(move || u.snapshots.remove(&ns, &sn, &key)).await
     }
 }

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use super::images_transfer::DEFAULT_SNAPSHOTTER;
 
 /// The layer media type `snapshots diff` writes by default.
-pub const DEFAULT_DIFF_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const DEFAULT_DIFF_MEDIA_TYPE: &str = crated_core::media::OCI_LAYER_GZIP;
 
 /// `snapshots` arguments.
 #[derive(Debug, Args)]

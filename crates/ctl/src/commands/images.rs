@@ -86,7 +86,7 @@ struct ImageRow<'a> {
 /// `Image.Size` counts (0 when content is missing).
 async fn size_and_platforms(client: &Client, image: &Image) -> (i64, Vec<String>) {
     let content = client.content();
-    let platform = Platform::current();
+    let platform = Platform::host();
     let size = match images::check(&content, &image.target, &platform).await {
         Ok(check) => check.present.iter().map(|d| d.size).sum(),
         Err(err) => {
@@ -95,7 +95,7 @@ async fn size_and_platforms(client: &Client, image: &Image) -> (i64, Vec<String>
         }
     };
     let mut platforms: Vec<String> = match images::platforms(&content, &image.target).await {
-        Ok(list) => list.iter().map(Platform::format).collect(),
+        Ok(list) => list.iter().map(Platform::to_string).collect(),
         Err(err) => {
             tracing::warn!(image = %image.name, error = %err, "failed resolving platform");
             Vec::new()
@@ -207,7 +207,7 @@ async fn tag(
 async fn check(client: &Client, quiet: bool, snapshotter: &str, filters: &[String]) -> Result<()> {
     let images = client.images().list(filters).await?;
     let content = client.content();
-    let platform = Platform::current();
+    let platform = Platform::host();
     let mut tw = TabWriter::new(1, 1);
     if !quiet {
         tw.row(&["REF", "TYPE", "DIGEST", "STATUS", "SIZE", "UNPACKED"]);

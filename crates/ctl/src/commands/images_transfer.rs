@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use crated_client::Client;
-use crated_client::import_export::{self, ExportOptions, ImportOptions, target_descriptor};
+use crated_client::import_export::{self, ExportOptions, ImportOptions};
 use crated_client::leases::LeaseOptions;
 use crated_client::transfer::{
     Credentials, Platform, PullOptions, PushOptions, RegistryOptions, Transfer, validate_pull,
@@ -311,14 +311,9 @@ async fn mount_under_lease(
     image: &crated_client::images::Image,
     platform: &Platform,
 ) -> Result<String> {
-    let unpacked = import_export::unpack(
-        client,
-        &target_descriptor(image),
-        platform,
-        &args.snapshotter,
-    )
-    .await
-    .with_context(|| format!("unpacking {}", image.name))?;
+    let unpacked = import_export::unpack(client, &image.target, platform, &args.snapshotter)
+        .await
+        .with_context(|| format!("unpacking {}", image.name))?;
     let snapshots = client.with_lease(key).snapshots(args.snapshotter.clone());
     let created = if args.rw {
         snapshots
@@ -393,7 +388,7 @@ async fn usage(ctx: &Context, client: &Client, args: UsageArgs) -> Result<()> {
         .await
         .map_err(|e| not_found(ctx, e))?;
     let snapshots = client.snapshots(args.snapshotter.clone());
-    let mut key = import_export::chain_id(client, &target_descriptor(&image), &platform).await?;
+    let mut key = import_export::chain_id(client, &image.target.clone(), &platform).await?;
     match snapshots.stat(&key).await {
         Ok(_) => {}
         Err(err) if err.is_not_found() => bail!(

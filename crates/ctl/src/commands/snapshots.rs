@@ -9,7 +9,7 @@ use chrono::Utc;
 use crated_client::Client;
 use crated_client::api::types::Mount;
 use crated_client::diff::CompareOptions;
-use crated_client::import_export::{self, target_descriptor};
+use crated_client::import_export;
 use crated_client::leases::LeaseOptions;
 use crated_client::snapshot_tools::{GC_ROOT_LABEL, Tree};
 use crated_client::snapshots::{Info, Snapshots};
@@ -227,7 +227,7 @@ impl<'a> From<&'a Info> for InfoJson<'a> {
                 .unwrap_or_else(|| "0001-01-01T00:00:00Z".to_string())
         };
         InfoJson {
-            kind: info.kind.as_str(),
+            kind: info.kind.title(),
             name: &info.name,
             parent: &info.parent,
             labels: info.labels.iter().collect(),
@@ -250,7 +250,7 @@ async fn list(ctx: &Context, snapshots: &Snapshots, quiet: bool) -> Result<()> {
     let mut tw = TabWriter::new(1, 1);
     tw.row(&["KEY", "PARENT", "KIND"]);
     for info in &infos {
-        tw.row(&[info.name.as_str(), info.parent.as_str(), info.kind.as_str()]);
+        tw.row(&[info.name.as_str(), info.parent.as_str(), info.kind.title()]);
     }
     print(&tw.finish())
 }
@@ -389,10 +389,9 @@ async fn unpack(
             ));
         }
     };
-    let unpacked =
-        import_export::unpack(client, &target_descriptor(&record), &platform, snapshotter)
-            .await
-            .with_context(|| format!("unpacking {}", record.name))?;
+    let unpacked = import_export::unpack(client, &record.target.clone(), &platform, snapshotter)
+        .await
+        .with_context(|| format!("unpacking {}", record.name))?;
     print(&format!(
         "unpacked {} ({}) into {snapshotter}: {} ({} layers applied)\n",
         record.name, unpacked.manifest.digest, unpacked.chain_id, unpacked.applied

@@ -69,12 +69,7 @@ pub fn registrations() -> Vec<Registration> {
 }
 
 fn host_platform() -> String {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    format!("linux/{arch}")
+    crated_images::Platform::host().to_string()
 }
 
 /// Records that the plugin supports this host's platform.

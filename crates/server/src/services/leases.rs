@@ -38,14 +38,6 @@ impl Adaptor for LeaseFields<'_> {
     }
 }
 
-/// A lease id like containerd's generated ones: the current nanoseconds and
-/// a random suffix.
-fn random_id() -> String {
-    let nanos = chrono::Utc::now().timestamp_subsec_nanos();
-    let suffix: u32 = rand::random::<u32>() & 0xff_ffff;
-    format!("{nanos}-{suffix:06x}")
-}
-
 fn resource(r: Option<Resource>) -> Result<LeaseResource, Status> {
     let r = r.ok_or_else(|| Status::invalid_argument("resource must be set: invalid argument"))?;
     Ok(LeaseResource {
@@ -63,7 +55,7 @@ impl Leases for LeasesService {
         let ns = namespace(&req)?;
         let req = req.into_inner();
         let id = if req.id.is_empty() {
-            random_id()
+            crated_core::identifiers::generate_id()
         } else {
             req.id
         };

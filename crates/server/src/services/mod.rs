@@ -79,15 +79,9 @@ impl GrpcService {
     }
 }
 
-/// A name unique to this moment: `<prefix>-<unix nanos>-<random>`, for
-/// temporary ingests, snapshot keys and leases the daemon creates.
-pub fn unique_name(prefix: &str) -> String {
-    format!(
-        "{prefix}-{}-{:08x}",
-        Utc::now().timestamp_nanos_opt().unwrap_or_default(),
-        rand::random::<u32>()
-    )
-}
+/// A name unique to this moment, for the temporary ingests, snapshot
+/// keys and leases the daemon creates.
+pub use crated_core::identifiers::unique_name;
 
 /// Converts an error into the gRPC status containerd would send.
 pub fn to_status(e: Error) -> Status {

@@ -1,24 +1,29 @@
-//! Pulling an image from a registry into the image store.
+//! Pulling an image from a registry into the image store: the Transfer
+//! service's adapter onto the image pipeline. Documents are resolved
+//! through a source that fetches and stores what it reads; layers download
+//! in parallel and each unpacks as soon as it and the layers below it are
+//! in.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
 use chrono::Utc;
 use crated_api::types::transfer::{ImageStore, OciRegistry, UnpackConfiguration};
 use crated_core::image::{Descriptor, Image};
 use crated_core::{Error, ErrorKind, Result};
+use crated_images::pipeline::{self, ContentSource, LayerGate, Resolved};
 use crated_images::walk::{self, PlatformChoice};
-use crated_images::{ImageConfig, Manifest, Platform, media};
+use crated_images::{Platform, media};
+use crated_metadata::LeaseResource;
 use crated_remotes::{Fetcher, Resolver, ResolverOptions};
 use tokio::sync::{Semaphore, watch};
 
 use super::TransferContext;
 use super::progress::Progress;
 use crate::services::convert::descriptor_to_api;
-use crate::unpack::Resolved;
+use crate::unpack::{LocalContent, LocalLayers, add_labels};
 
-/// The largest index, manifest or config accepted (containerd's limit).
-const MAX_SMALL_BLOB: u64 = 4 * 1048 * 1048;
 /// Layers downloaded at once.
 const PARALLEL_DOWNLOADS: usize = 4;
 /// Bytes between two download progress reports.
@@ -28,9 +33,38 @@ fn blocking<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
     tokio::task::block_in_place(f)
 }
 
+/// Opens a content writer for `desc` under `reference`, waiting while
+/// another pull holds the ref. `AlreadyExists` means the blob is there; it
+/// is then added to this pull's lease, as containerd's metadata store adds
+/// an existing blob to the writer's lease, so that garbage collection
+/// keeps it even if the pull that wrote it ends first.
+async fn open_writer(
+    ctx: &TransferContext,
+    ns: &str,
+    reference: &str,
+    desc: &Descriptor,
+    lease: &str,
+) -> Result<crated_metadata::NamespacedWriter> {
+    let content = &ctx.unpacker.content;
+    let opened = pipeline::wait_for_ref(|| {
+        blocking(|| content.writer(ns, reference, desc.size, &desc.digest, Some(lease)))
+    })
+    .await;
+    if let Err(e) = &opened
+        && e.kind() == ErrorKind::AlreadyExists
+    {
+        let resource = LeaseResource {
+            id: desc.digest.clone(),
+            kind: "content".to_string(),
+        };
+        blocking(|| ctx.leases.add_resource(ns, lease, &resource))?;
+    }
+    opened
+}
+
 /// Writes a small blob (index, manifest, config) with labels; an existing
 /// blob gets the labels added.
-fn store_blob(
+async fn store_blob(
     ctx: &TransferContext,
     ns: &str,
     desc: &Descriptor,
@@ -38,44 +72,61 @@ fn store_blob(
     labels: HashMap<String, String>,
     lease: &str,
 ) -> Result<()> {
-    let content = &ctx.unpacker.content;
     let reference = format!("pull-{}", desc.digest);
-    match content.writer(ns, &reference, desc.size, &desc.digest, Some(lease)) {
-        Ok(mut w) => {
+    match open_writer(ctx, ns, &reference, desc, lease).await {
+        Ok(mut w) => blocking(|| {
             if w.status()?.offset > 0 {
                 w.truncate(0)?;
             }
             w.write(bytes)?;
-            match w.commit(desc.size, &desc.digest, labels) {
-                Err(e) if e.kind() != ErrorKind::AlreadyExists => Err(e),
-                _ => Ok(()),
+            match w.commit(desc.size, &desc.digest, labels.clone()) {
+                // Another pull committed the same document, with the same
+                // child labels, while this one wrote it.
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
+                other => other.map(|_| ()),
             }
-        }
+        }),
         Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-            if labels.is_empty() {
-                return Ok(());
-            }
-            let mut info = content.info(ns, &desc.digest)?;
-            let paths: Vec<String> = labels.keys().map(|k| format!("labels.{k}")).collect();
-            info.labels.extend(labels);
-            content.update(ns, info, &paths).map(|_| ())
+            blocking(|| add_labels(&ctx.unpacker.content, ns, &desc.digest, labels))
         }
         Err(e) => Err(e),
     }
 }
 
-async fn fetch_small(
-    ctx: &TransferContext,
-    ns: &str,
-    fetcher: &Fetcher,
-    desc: &Descriptor,
-    lease: &str,
-) -> Result<Vec<u8>> {
-    let bytes = fetcher.fetch_bytes(desc, MAX_SMALL_BLOB).await?.to_vec();
-    let children = walk::all_children(desc, &bytes)?;
-    let labels = walk::child_labels(desc, &children);
-    blocking(|| store_blob(ctx, ns, desc, &bytes, labels, lease))?;
-    Ok(bytes)
+/// The registry as a content source: a document read is fetched (bounded),
+/// stored with its children's gc labels, and kept for a second read.
+struct Fetching<'a> {
+    ctx: &'a TransferContext,
+    ns: &'a str,
+    fetcher: &'a Fetcher,
+    lease: &'a str,
+    fetched: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+#[async_trait]
+impl ContentSource for Fetching<'_> {
+    async fn read(&self, desc: &Descriptor, limit: u64) -> Result<Vec<u8>> {
+        let cached = self
+            .fetched
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&desc.digest).cloned());
+        if let Some(bytes) = cached {
+            return Ok(bytes);
+        }
+        let bytes = self.fetcher.fetch_bytes(desc, limit).await?.to_vec();
+        let children = walk::all_children(desc, &bytes)?;
+        let labels = walk::child_labels(desc, &children);
+        store_blob(self.ctx, self.ns, desc, &bytes, labels, self.lease).await?;
+        if let Ok(mut m) = self.fetched.lock() {
+            m.insert(desc.digest.clone(), bytes.clone());
+        }
+        Ok(bytes)
+    }
+
+    async fn add_labels(&self, digest: &str, labels: HashMap<String, String>) -> Result<()> {
+        blocking(|| add_labels(&self.ctx.unpacker.content, self.ns, digest, labels))
+    }
 }
 
 async fn download(
@@ -86,27 +137,24 @@ async fn download(
     lease: String,
     progress: Progress,
 ) -> Result<()> {
-    let content = &ctx.unpacker.content;
     let name = desc.digest.clone();
-    if content.info(&ns, &desc.digest).is_ok() {
-        progress
-            .send(
-                "already exists",
-                &name,
-                desc.size,
-                desc.size,
-                Some(descriptor_to_api(desc.clone())),
-            )
-            .await;
-        return Ok(());
-    }
     let reference = format!("layer-{}", desc.digest);
-    let mut writer =
-        match blocking(|| content.writer(&ns, &reference, desc.size, &desc.digest, Some(&lease))) {
-            Ok(w) => w,
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(()),
-            Err(e) => return Err(e),
-        };
+    let mut writer = match open_writer(&ctx, &ns, &reference, &desc, &lease).await {
+        Ok(w) => w,
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+            progress
+                .send(
+                    "already exists",
+                    &name,
+                    desc.size,
+                    desc.size,
+                    Some(descriptor_to_api(desc.clone())),
+                )
+                .await;
+            return Ok(());
+        }
+        Err(e) => return Err(e.context(format!("layer {}", desc.digest))),
+    };
     let mut done = writer.status()?.offset;
     let mut reader = fetcher.fetch_at(&desc, done as u64).await?;
     progress
@@ -141,6 +189,16 @@ async fn download(
     Ok(())
 }
 
+fn platform(p: &crated_api::types::Platform) -> Platform {
+    Platform {
+        os: p.os.clone(),
+        architecture: p.architecture.clone(),
+        variant: p.variant.clone(),
+        os_version: String::new(),
+    }
+    .normalized()
+}
+
 /// The platforms to fetch: the requested ones, or all of them when none
 /// are named (containerd's meaning of an empty list).
 fn choices(store: &ImageStore) -> Vec<PlatformChoice> {
@@ -150,17 +208,7 @@ fn choices(store: &ImageStore) -> Vec<PlatformChoice> {
     store
         .platforms
         .iter()
-        .map(|p| {
-            PlatformChoice::One(
-                Platform {
-                    os: p.os.clone(),
-                    architecture: p.architecture.clone(),
-                    variant: p.variant.clone(),
-                    os_version: String::new(),
-                }
-                .normalized(),
-            )
-        })
+        .map(|p| PlatformChoice::One(platform(p)))
         .collect()
 }
 
@@ -217,7 +265,14 @@ pub async fn pull(
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let labels = HashMap::from([("containerd.io/gc.expire".to_string(), expire)]);
     blocking(|| ctx.leases.create(ns, &lease, labels))?;
-    let result = pull_under_lease(ctx, ns, &fetcher, &name, &root, &store, &lease, &progress).await;
+    let source = Fetching {
+        ctx,
+        ns,
+        fetcher: &fetcher,
+        lease: &lease,
+        fetched: Mutex::new(HashMap::new()),
+    };
+    let result = pull_under_lease(&source, &name, &root, &store, &progress).await;
     if let Err(e) = blocking(|| ctx.leases.delete(ns, &lease)) {
         tracing::warn!(namespace = ns, lease, error = %e, "removing pull lease");
     }
@@ -225,170 +280,141 @@ pub async fn pull(
     result
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Waits for each layer's download before its unpack, and reports.
+struct DownloadGate {
+    flags: Vec<watch::Receiver<Option<bool>>>,
+    progress: Progress,
+}
+
+#[async_trait]
+impl LayerGate for DownloadGate {
+    async fn ready(&mut self, i: usize, _: &Descriptor) -> Result<()> {
+        let ok = match self.flags.get_mut(i) {
+            Some(flag) => flag
+                .wait_for(|v| v.is_some())
+                .await
+                .map(|v| *v == Some(true))
+                .unwrap_or(false),
+            None => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::Aborted,
+                "unpack stopped: a layer failed to download",
+            ))
+        }
+    }
+
+    async fn unpacking(&mut self, layer: &Descriptor) {
+        self.progress
+            .send("unpacking", &layer.digest, 0, 0, None)
+            .await;
+    }
+
+    async fn unpacked(&mut self, layer: &Descriptor) {
+        self.progress
+            .send("unpacked", &layer.digest, 0, 0, None)
+            .await;
+    }
+}
+
+/// The download tasks of a pull.
+type Tasks = Vec<tokio::task::JoinHandle<Result<()>>>;
+/// Per layer digest: `Some(ok)` once its download ended.
+type DoneFlags = HashMap<String, watch::Receiver<Option<bool>>>;
+
+/// Starts a download task per distinct layer of `images`; each sets its
+/// flag when done. Returns the tasks and the flags by digest.
+fn start_downloads(
+    source: &Fetching<'_>,
+    images: &[Arc<Resolved>],
+    progress: &Progress,
+) -> (Tasks, DoneFlags) {
+    let semaphore = Arc::new(Semaphore::new(PARALLEL_DOWNLOADS));
+    let mut flags = HashMap::new();
+    let mut downloads = Vec::new();
+    for layer in images.iter().flat_map(|i| i.layers()) {
+        if flags.contains_key(&layer.digest) {
+            continue;
+        }
+        let (tx, rx) = watch::channel(None);
+        flags.insert(layer.digest.clone(), rx);
+        let (ctx, ns, fetcher, lease, progress, sem) = (
+            source.ctx.clone(),
+            source.ns.to_string(),
+            source.fetcher.clone(),
+            source.lease.to_string(),
+            progress.clone(),
+            semaphore.clone(),
+        );
+        downloads.push(tokio::spawn(async move {
+            progress
+                .send("waiting", &layer.digest, 0, layer.size, None)
+                .await;
+            let _permit = sem.acquire_owned().await;
+            let result = download(ctx, ns, fetcher, layer, lease, progress).await;
+            let _ = tx.send(Some(result.is_ok()));
+            result
+        }));
+    }
+    (downloads, flags)
+}
+
 async fn pull_under_lease(
-    ctx: &TransferContext,
-    ns: &str,
-    fetcher: &Fetcher,
+    source: &Fetching<'_>,
     name: &str,
     root: &Descriptor,
     store: &ImageStore,
-    lease: &str,
     progress: &Progress,
 ) -> Result<()> {
-    let root_bytes = fetch_small(ctx, ns, fetcher, root, lease).await?;
-    let mut manifests: Vec<Descriptor> = Vec::new();
-    if media::is_index(&root.media_type) {
-        for choice in choices(store) {
-            for m in walk::children(root, &root_bytes, &choice)? {
-                if !manifests.iter().any(|x| x.digest == m.digest) {
-                    manifests.push(m);
-                }
-            }
-        }
-    } else if media::is_manifest(&root.media_type) {
-        manifests.push(root.clone());
-    } else {
+    let (ctx, ns) = (source.ctx, source.ns);
+    if !(media::is_index(&root.media_type) || media::is_manifest(&root.media_type)) {
         return Err(Error::not_implemented(format!(
             "cannot pull {name}: unsupported media type {}",
             root.media_type
         )));
     }
-    let mut resolved = Vec::new();
-    for m in &manifests {
-        let bytes = if m.digest == root.digest {
-            root_bytes.clone()
-        } else {
-            fetch_small(ctx, ns, fetcher, m, lease).await?
-        };
-        let parsed = Manifest::parse(&bytes)?;
-        let config_bytes = fetch_small(ctx, ns, fetcher, &parsed.config.to_core(), lease).await?;
-        let config = ImageConfig::parse(&config_bytes)?;
-        if config.rootfs.diff_ids.len() != parsed.layers.len() {
-            return Err(Error::invalid_argument(format!(
-                "image {name}: config lists {} layers, manifest {}",
-                config.rootfs.diff_ids.len(),
-                parsed.layers.len()
-            )));
-        }
-        resolved.push(Arc::new(Resolved {
-            manifest: m.clone(),
-            parsed,
-            config,
-        }));
-    }
-    let semaphore = Arc::new(Semaphore::new(PARALLEL_DOWNLOADS));
-    let mut done_flags: HashMap<String, watch::Receiver<Option<bool>>> = HashMap::new();
-    let mut downloads = Vec::new();
-    for image in &resolved {
-        for layer in &image.parsed.layers {
-            if done_flags.contains_key(&layer.digest) {
-                continue;
-            }
-            let (tx, rx) = watch::channel(None);
-            done_flags.insert(layer.digest.clone(), rx);
-            let (ctx, ns, fetcher, desc, lease, progress, sem) = (
-                ctx.clone(),
-                ns.to_string(),
-                fetcher.clone(),
-                layer.to_core(),
-                lease.to_string(),
-                progress.clone(),
-                semaphore.clone(),
-            );
-            progress
-                .send("waiting", &desc.digest, 0, desc.size, None)
-                .await;
-            downloads.push(tokio::spawn(async move {
-                let _permit = sem.acquire_owned().await;
-                let result = download(ctx, ns, fetcher, desc, lease, progress).await;
-                let _ = tx.send(Some(result.is_ok()));
-                result
-            }));
-        }
-    }
+    let resolved: Vec<Arc<Resolved>> = pipeline::resolve_all(source, root, &choices(store))
+        .await
+        .map_err(|e| e.context(format!("image {name}")))?
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    let (downloads, flags) = start_downloads(source, &resolved, progress);
     let mut unpacks = Vec::new();
-    let configs: Vec<UnpackConfiguration> = store.unpacks.clone();
-    for u in &configs {
-        let want = u.platform.as_ref().map(|p| Platform {
-            os: p.os.clone(),
-            architecture: p.architecture.clone(),
-            variant: p.variant.clone(),
-            os_version: String::new(),
-        });
+    for u in &store.unpacks {
+        let want = u.platform.as_ref().map(platform);
         let target = resolved
             .iter()
-            .find(|r| {
-                want.as_ref()
-                    .is_none_or(|w| w.matches(&r.config.platform()))
-            })
+            .find(|r| want.as_ref().is_none_or(|w| w.matches(&r.platform())))
             .cloned();
         let Some(image) = target else { continue };
         let snapshotter = unpack_snapshotter(ctx, u);
-        let flags: Vec<watch::Receiver<Option<bool>>> = image
-            .parsed
-            .layers
-            .iter()
-            .filter_map(|l| done_flags.get(&l.digest).cloned())
-            .collect();
-        let (ctx, ns, lease, progress) = (
-            ctx.clone(),
-            ns.to_string(),
-            lease.to_string(),
-            progress.clone(),
-        );
+        let mut gate = DownloadGate {
+            flags: image
+                .layers()
+                .iter()
+                .filter_map(|l| flags.get(&l.digest).cloned())
+                .collect(),
+            progress: progress.clone(),
+        };
+        let content = LocalContent::new(ctx.unpacker.content.clone(), ns);
+        let layers = LocalLayers::new(ctx.unpacker.clone(), ns, &snapshotter, Some(source.lease));
         unpacks.push(tokio::spawn(async move {
-            let mut top = String::new();
-            for (i, mut flag) in flags.into_iter().enumerate() {
-                let ok = flag
-                    .wait_for(|v| v.is_some())
-                    .await
-                    .map(|v| *v == Some(true))
-                    .unwrap_or(false);
-                if !ok {
-                    return Err(Error::new(
-                        ErrorKind::Aborted,
-                        "unpack stopped: a layer failed to download",
-                    ));
-                }
-                let digest = image.parsed.layers[i].digest.clone();
-                progress.send("unpacking", &digest, 0, 0, None).await;
-                let (u, img, ns2, sn, lease2) = (
-                    ctx.unpacker.clone(),
-                    image.clone(),
-                    ns.clone(),
-                    snapshotter.clone(),
-                    lease.clone(),
-                );
-                top = tokio::task::spawn_blocking(move || {
-                    u.unpack_layer(&ns2, &sn, &img, i, Some(&lease2))
-                })
+            pipeline::unpack(&content, &layers, &snapshotter, &image, &mut gate)
                 .await
-                .map_err(|e| Error::internal(format!("unpack task: {e}")))??;
-                progress.send("unpacked", &digest, 0, 0, None).await;
-            }
-            let (u, img, sn) = (ctx.unpacker.clone(), image.clone(), snapshotter.clone());
-            tokio::task::spawn_blocking(move || u.label_config(&ns, &sn, &img, &top))
-                .await
-                .map_err(|e| Error::internal(format!("unpack task: {e}")))?
+                .map(|_| ())
         }));
     }
     let mut first_error = None;
-    for d in downloads {
-        match d.await {
+    for task in downloads.into_iter().chain(unpacks) {
+        match task.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => first_error = first_error.or(Some(e)),
             Err(e) => {
-                first_error = first_error.or(Some(Error::internal(format!("download task: {e}"))))
-            }
-        }
-    }
-    for u in unpacks {
-        match u.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => first_error = first_error.or(Some(e)),
-            Err(e) => {
-                first_error = first_error.or(Some(Error::internal(format!("unpack task: {e}"))))
+                first_error = first_error.or(Some(Error::internal(format!("pull task: {e}"))))
             }
         }
     }

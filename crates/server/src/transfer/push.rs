@@ -8,6 +8,7 @@ use crated_api::types::transfer::{ImageStore, OciRegistry};
 use crated_core::image::Descriptor;
 use crated_core::{Error, Result};
 use crated_images::media;
+use crated_images::pipeline;
 use crated_images::walk::{self, PlatformChoice};
 use crated_remotes::{PushOutcome, Pusher, Resolver};
 use tokio::io::AsyncWriteExt;
@@ -15,14 +16,12 @@ use tokio::io::AsyncWriteExt;
 use super::TransferContext;
 use super::progress::Progress;
 use crate::services::convert::descriptor_to_api;
-use crate::unpack::BlobReader;
+use crate::unpack::{BlobReader, LocalContent};
 
-fn read_small(ctx: &TransferContext, ns: &str, digest: &str) -> Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    BlobReader::new(ctx.unpacker.content.reader_at(ns, digest)?)
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::internal(format!("reading {digest}: {e}")))?;
-    Ok(buf)
+/// Reads an index or manifest, bounded as the pipeline bounds documents.
+async fn read_small(ctx: &TransferContext, ns: &str, desc: &Descriptor) -> Result<Vec<u8>> {
+    let content = LocalContent::new(ctx.unpacker.content.clone(), ns);
+    pipeline::read_document(&content, desc).await
 }
 
 /// Streams a blob from the content store to the pusher.
@@ -80,7 +79,7 @@ pub async fn push(
             }
             continue;
         }
-        let bytes = tokio::task::block_in_place(|| read_small(ctx, ns, &desc.digest))?;
+        let bytes = read_small(ctx, ns, &desc).await?;
         let present: Vec<Descriptor> = walk::children(&desc, &bytes, &PlatformChoice::All)?
             .into_iter()
             .filter(|c| ctx.unpacker.content.info(ns, &c.digest).is_ok())
@@ -93,7 +92,7 @@ pub async fn push(
             .send("uploading", &desc.digest, 0, desc.size, None)
             .await;
         let outcome = if media::is_index(&desc.media_type) || media::is_manifest(&desc.media_type) {
-            let bytes = tokio::task::block_in_place(|| read_small(ctx, ns, &desc.digest))?;
+            let bytes = read_small(ctx, ns, desc).await?;
             pusher.push_bytes(desc, Bytes::from(bytes)).await?
         } else {
             push_blob(ctx, ns, &pusher, desc).await?
@@ -113,7 +112,7 @@ pub async fn push(
             )
             .await;
     }
-    let bytes = tokio::task::block_in_place(|| read_small(ctx, ns, &root.digest))?;
+    let bytes = read_small(ctx, ns, &root).await?;
     pusher.push_root(&root, Bytes::from(bytes)).await?;
     progress
         .send(

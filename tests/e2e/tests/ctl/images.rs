@@ -46,7 +46,7 @@ async fn make_image(client: &Client, rootfs: &Path, snapshotter: &str) {
     let layer = vec![0u8; 1024];
     let diff_id = digest(&layer);
     let layer_digest = write(client, &layer, HashMap::new()).await;
-    let platform = Platform::current();
+    let platform = Platform::host();
     let config = serde_json::json!({
         "architecture": platform.architecture,
         "os": "linux",
@@ -139,7 +139,7 @@ fn run_from_an_image_and_manage_images() {
     assert!(lines[1].starts_with(IMAGE), "{ls:?}");
     assert!(lines[1].contains(MEDIA_TYPE_OCI_MANIFEST), "{ls:?}");
     assert!(
-        lines[1].contains(&format!("linux/{}", Platform::current().architecture)),
+        lines[1].contains(&format!("linux/{}", Platform::host().architecture)),
         "{ls:?}"
     );
     assert_eq!(

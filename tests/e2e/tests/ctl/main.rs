@@ -12,3 +12,4 @@ mod ctr_images;
 mod images;
 mod images_hardening;
 mod transfer;
+mod transfer_concurrent;

@@ -1,15 +1,19 @@
 //! OCI runtime spec generation, the way containerd's `oci` package and
-//! `ctr run` build a container's `config.json`.
+//! `ctr run` build a container's `config.json`, shared by the client
+//! library and (next) the daemon's CRI plugin.
 //!
 //! [`SpecBuilder`] starts from containerd's default Linux spec
 //! (`oci.populateDefaultUnixSpec` plus `oci.WithDefaultUnixDevices`) and
 //! applies options in the order `ctr run` applies them: environment,
 //! extra mounts, root path, image config, read-only root, arguments,
 //! working directory, terminal, privileged, host networking, annotations,
-//! seccomp, CPU and memory limits, then the user and hostname.
+//! seccomp, CPU and memory limits, then the user and hostname. After those,
+//! the caller's own options ([`SpecOpt`], containerd's `oci.SpecOpts`) run
+//! in the order they were added.
 //!
 //! ```
-//! use crated_client::spec::{SpecBuilder, parse_mount};
+//! use crated_oci::{SpecBuilder, SpecContext, parse_mount};
+//! use oci_spec::runtime::Spec;
 //!
 //! let spec = SpecBuilder::new("default", "web")
 //!     .rootfs_path("/srv/rootfs")
@@ -17,40 +21,47 @@
 //!     .env(["GREETING=hello"])
 //!     .mount(parse_mount("type=bind,src=/tmp,dst=/host,options=rbind:ro").unwrap())
 //!     .memory_limit(64 << 20)
+//!     .with(|ctx: &SpecContext<'_>, spec: &mut Spec| {
+//!         spec.set_hostname(Some(format!("{}-host", ctx.id)));
+//!         Ok(())
+//!     })
 //!     .build()
 //!     .unwrap();
 //! assert_eq!(spec.root().as_ref().unwrap().path().to_str(), Some("/srv/rootfs"));
+//! assert_eq!(spec.hostname().as_deref(), Some("web-host"));
 //! ```
 
 mod caps;
 mod devices;
+mod error;
+mod mounts;
+mod opts;
 mod seccomp;
+mod state;
 mod user;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use oci_spec::runtime::{
-    Capability, Linux, LinuxCpu, LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxMemory,
-    LinuxNamespace, LinuxNamespaceType, LinuxResources, LinuxSeccomp, Mount, Process, Root, Spec,
+    LinuxCpu, LinuxDevice, LinuxMemory, LinuxNamespaceType, LinuxSeccomp, Mount, Spec,
 };
-use serde::{Deserialize, Serialize};
 
 pub use caps::{ALL as ALL_CAPABILITIES, DEFAULT as DEFAULT_CAPABILITIES};
 pub use devices::host_devices;
-/// The OCI runtime spec type this module builds (from the `oci-spec` crate).
+pub use error::{Error, Result};
+pub use mounts::{default_mounts, parse_mount, replace_or_append_env};
+/// The OCI runtime spec type this crate builds (from the `oci-spec` crate).
 pub use oci_spec::runtime::Spec as OciSpec;
+pub use opts::{SpecContext, SpecOpt};
 pub use seccomp::default_profile as default_seccomp_profile;
 pub use user::{Resolved as ResolvedUser, UserDb, scoped_path, with_primary as with_primary_gid};
 
-use crate::error::{Error, Result};
+use crate::state::{State, bind_mount, device_rule};
 
 /// The `ociVersion` containerd 1.6 writes.
 pub const OCI_VERSION: &str = "1.0.2-dev";
-/// The type URL containerd stores a runtime spec under in an `Any`.
-pub const SPEC_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
-/// The type URL of a process spec (for exec) in an `Any`.
-pub const PROCESS_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Process";
 /// containerd's default `PATH` (`oci.defaultUnixEnv`).
 pub const DEFAULT_PATH_ENV: &str =
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -58,32 +69,8 @@ pub const DEFAULT_PATH_ENV: &str =
 pub const CPU_PERIOD: u64 = 100_000;
 
 /// The part of an OCI image config (`config` of the image JSON) a runtime
-/// spec is built from; field names as in the image spec.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ImageConfig {
-    /// `USER`: uid, name, uid:gid or name:group.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub user: String,
-    /// `ENV`, as `KEY=value`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub env: Option<Vec<String>>,
-    /// `ENTRYPOINT`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub entrypoint: Option<Vec<String>>,
-    /// `CMD`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cmd: Option<Vec<String>>,
-    /// `WORKDIR`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub working_dir: String,
-    /// `LABEL`s.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub labels: Option<HashMap<String, String>>,
-    /// `STOPSIGNAL`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub stop_signal: String,
-}
+/// spec is built from: the image model's, `crated_images`'s.
+pub use crated_images::manifest::RuntimeConfig as ImageConfig;
 
 /// Which seccomp profile to apply.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -156,8 +143,19 @@ fn kernel_at_least(want_major: u32, want_minor: u32) -> bool {
     (major, minor) >= (want_major, want_minor)
 }
 
+/// The caller's options of a builder, in the order added.
+#[derive(Clone, Default)]
+struct Opts(Vec<Arc<dyn SpecOpt>>);
+
+impl std::fmt::Debug for Opts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} option(s)", self.0.len())
+    }
+}
+
 /// Builds a container's runtime spec. Every option mirrors a containerd
-/// `SpecOpts` (named in its documentation).
+/// `SpecOpts` (named in its documentation); [`SpecBuilder::with`] adds the
+/// caller's own.
 #[derive(Debug, Clone)]
 pub struct SpecBuilder {
     namespace: String,
@@ -184,6 +182,7 @@ pub struct SpecBuilder {
     cgroups_path: Option<String>,
     no_new_privileges: bool,
     host: Option<Host>,
+    opts: Opts,
 }
 
 impl SpecBuilder {
@@ -215,6 +214,7 @@ impl SpecBuilder {
             cgroups_path: None,
             no_new_privileges: true,
             host: None,
+            opts: Opts::default(),
         }
     }
 
@@ -381,6 +381,13 @@ impl SpecBuilder {
         self
     }
 
+    /// Adds `opt`, applied after the built-in options and the options
+    /// added before it: a containerd `oci.SpecOpts` of the caller's.
+    pub fn with(mut self, opt: impl SpecOpt + 'static) -> Self {
+        self.opts.0.push(Arc::new(opt));
+        self
+    }
+
     /// The user database: the one given, else the absolute root path's,
     /// else none (ids are then taken as they are, names fail).
     fn users(&self) -> Result<UserDb> {
@@ -510,409 +517,16 @@ impl SpecBuilder {
         }
         state.hostname = self.hostname.clone();
         state.no_new_privileges = self.no_new_privileges;
-        state.into_spec()
-    }
-}
-
-/// The spec under construction, in plain fields.
-struct State {
-    terminal: bool,
-    uid: u32,
-    gid: u32,
-    additional_gids: Option<Vec<u32>>,
-    args: Vec<String>,
-    env: Vec<String>,
-    cwd: String,
-    capabilities: Vec<String>,
-    no_new_privileges: bool,
-    root_path: String,
-    readonly_root: bool,
-    hostname: Option<String>,
-    mounts: Vec<Mount>,
-    annotations: HashMap<String, String>,
-    device_rules: Vec<LinuxDeviceCgroup>,
-    memory: Option<LinuxMemory>,
-    cpu: Option<LinuxCpu>,
-    cgroups_path: String,
-    namespaces: Vec<LinuxNamespaceType>,
-    devices: Vec<LinuxDevice>,
-    seccomp: Option<LinuxSeccomp>,
-    masked_paths: Option<Vec<String>>,
-    readonly_paths: Option<Vec<String>>,
-}
-
-impl State {
-    /// containerd's default Linux spec with the default devices allowed.
-    fn defaults(namespace: &str, id: &str, cgroups_path: Option<String>) -> State {
-        let strings = |v: &[&str]| v.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
-        let mut device_rules = vec![device_rule(false, None, None, None)];
-        device_rules.extend(DEFAULT_DEVICES.iter().map(|(major, minor)| {
-            device_rule(true, Some(LinuxDeviceType::C), Some(*major), *minor)
-        }));
-        State {
-            terminal: false,
-            uid: 0,
-            gid: 0,
-            additional_gids: None,
-            args: Vec::new(),
-            env: Vec::new(),
-            cwd: "/".to_string(),
-            capabilities: strings(caps::DEFAULT),
-            no_new_privileges: true,
-            root_path: "rootfs".to_string(),
-            readonly_root: false,
-            hostname: None,
-            mounts: default_mounts(),
-            annotations: HashMap::new(),
-            device_rules,
-            memory: None,
-            cpu: None,
-            cgroups_path: cgroups_path.unwrap_or_else(|| format!("/{namespace}/{id}")),
-            namespaces: vec![
-                LinuxNamespaceType::Pid,
-                LinuxNamespaceType::Ipc,
-                LinuxNamespaceType::Uts,
-                LinuxNamespaceType::Mount,
-                LinuxNamespaceType::Network,
-            ],
-            devices: Vec::new(),
-            seccomp: None,
-            masked_paths: Some(strings(MASKED_PATHS)),
-            readonly_paths: Some(strings(READONLY_PATHS)),
+        let mut spec = state.into_spec()?;
+        let ctx = SpecContext {
+            namespace: &self.namespace,
+            id: &self.id,
+        };
+        for opt in &self.opts.0 {
+            opt.apply(&ctx, &mut spec)?;
         }
-    }
-
-    /// `oci.WithAdditionalGIDs(user)`.
-    fn set_supplementary(&mut self, db: &UserDb, user: &str) {
-        if db.is_empty() {
-            return;
-        }
-        self.additional_gids = Some(user::with_primary(self.gid, db.supplementary_gids(user)));
-    }
-
-    /// `oci.WithWriteableSysfs` / `WithWriteableCgroupfs`.
-    fn writable_fs(&mut self, fs_type: &str) {
-        for mount in &mut self.mounts {
-            if mount.typ().as_deref() == Some(fs_type)
-                && let Some(options) = mount.options_mut()
-            {
-                for option in options.iter_mut() {
-                    if option == "ro" {
-                        *option = "rw".to_string();
-                    }
-                }
-            }
-        }
-    }
-
-    fn into_spec(self) -> Result<Spec> {
-        let capabilities: Vec<String> = self
-            .capabilities
-            .into_iter()
-            .filter(|name| capability(name).is_some())
-            .collect();
-        let mut process: Process = empty(serde_json::json!({
-            "user": {"uid": self.uid, "gid": self.gid},
-            "cwd": self.cwd,
-            "capabilities": {
-                "bounding": capabilities,
-                "effective": capabilities,
-                "permitted": capabilities,
-            },
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-        }))?;
-        process.user_mut().set_additional_gids(self.additional_gids);
-        process.set_terminal(self.terminal.then_some(true));
-        process.set_args((!self.args.is_empty()).then_some(self.args));
-        process.set_env((!self.env.is_empty()).then_some(self.env));
-        process.set_no_new_privileges(self.no_new_privileges.then_some(true));
-
-        let mut root: Root = empty(serde_json::json!({"path": self.root_path}))?;
-        root.set_readonly(self.readonly_root.then_some(true));
-
-        let mut resources: LinuxResources = empty(serde_json::json!({}))?;
-        resources.set_devices(Some(self.device_rules));
-        resources.set_memory(self.memory);
-        resources.set_cpu(self.cpu);
-        let mut namespaces = Vec::with_capacity(self.namespaces.len());
-        for typ in self.namespaces {
-            let mut ns: LinuxNamespace = empty(serde_json::json!({"type": "pid"}))?;
-            ns.set_typ(typ);
-            namespaces.push(ns);
-        }
-        let mut linux: Linux = empty(serde_json::json!({}))?;
-        linux.set_resources(Some(resources));
-        linux.set_cgroups_path(Some(PathBuf::from(self.cgroups_path)));
-        linux.set_namespaces(Some(namespaces));
-        linux.set_devices((!self.devices.is_empty()).then_some(self.devices));
-        linux.set_seccomp(self.seccomp);
-        linux.set_masked_paths(self.masked_paths);
-        linux.set_readonly_paths(self.readonly_paths);
-
-        let mut spec: Spec = empty(serde_json::json!({"ociVersion": OCI_VERSION}))?;
-        spec.set_process(Some(process));
-        spec.set_root(Some(root));
-        spec.set_mounts(Some(self.mounts));
-        spec.set_hostname(self.hostname);
-        spec.set_annotations((!self.annotations.is_empty()).then_some(self.annotations));
-        spec.set_linux(Some(linux));
         Ok(spec)
     }
-}
-
-/// An OCI type from minimal JSON, so that every field left out is unset
-/// (the types' `Default` impls fill in youki's defaults instead).
-fn empty<T: serde::de::DeserializeOwned>(json: serde_json::Value) -> Result<T> {
-    serde_json::from_value(json)
-        .map_err(|e| Error::InvalidArgument(format!("building the runtime spec: {e}")))
-}
-
-/// A capability by its name (`CAP_…`); `None` for one the OCI types do not
-/// know.
-fn capability(name: &str) -> Option<Capability> {
-    serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
-}
-
-/// The character devices containerd allows by default
-/// (`oci.WithDefaultUnixDevices`): null, random, full, tty, zero, urandom,
-/// console, the pts range and ptmx.
-const DEFAULT_DEVICES: &[(i64, Option<i64>)] = &[
-    (1, Some(3)),
-    (1, Some(8)),
-    (1, Some(7)),
-    (5, Some(0)),
-    (1, Some(5)),
-    (1, Some(9)),
-    (5, Some(1)),
-    (136, None),
-    (5, Some(2)),
-];
-
-/// containerd's masked paths.
-const MASKED_PATHS: &[&str] = &[
-    "/proc/acpi",
-    "/proc/asound",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/sys/firmware",
-    "/proc/scsi",
-];
-
-/// containerd's read-only paths.
-const READONLY_PATHS: &[&str] = &[
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
-
-fn device_rule(
-    allow: bool,
-    typ: Option<LinuxDeviceType>,
-    major: Option<i64>,
-    minor: Option<i64>,
-) -> LinuxDeviceCgroup {
-    let mut rule = LinuxDeviceCgroup::default();
-    rule.set_allow(allow);
-    rule.set_typ(typ);
-    rule.set_major(major);
-    rule.set_minor(minor);
-    rule.set_access(Some("rwm".to_string()));
-    rule
-}
-
-fn mount(destination: &str, typ: &str, source: &str, options: &[&str]) -> Mount {
-    let mut m = Mount::default();
-    m.set_destination(PathBuf::from(destination));
-    m.set_typ(Some(typ.to_string()));
-    m.set_source(Some(PathBuf::from(source)));
-    m.set_options(Some(options.iter().map(|o| (*o).to_string()).collect()));
-    m
-}
-
-fn bind_mount(source: &str, destination: &str) -> Mount {
-    mount(destination, "bind", source, &["rbind", "ro"])
-}
-
-/// containerd's default mounts (`oci.defaultMounts`), with the read-only
-/// cgroup filesystem containerd 1.7 and later add.
-pub fn default_mounts() -> Vec<Mount> {
-    vec![
-        mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
-        mount(
-            "/dev",
-            "tmpfs",
-            "tmpfs",
-            &["nosuid", "strictatime", "mode=755", "size=65536k"],
-        ),
-        mount(
-            "/dev/pts",
-            "devpts",
-            "devpts",
-            &[
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620",
-                "gid=5",
-            ],
-        ),
-        mount(
-            "/dev/shm",
-            "tmpfs",
-            "shm",
-            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-        ),
-        mount(
-            "/dev/mqueue",
-            "mqueue",
-            "mqueue",
-            &["nosuid", "noexec", "nodev"],
-        ),
-        mount(
-            "/sys",
-            "sysfs",
-            "sysfs",
-            &["nosuid", "noexec", "nodev", "ro"],
-        ),
-        mount(
-            "/sys/fs/cgroup",
-            "cgroup",
-            "cgroup",
-            &["ro", "nosuid", "noexec", "nodev"],
-        ),
-        mount(
-            "/run",
-            "tmpfs",
-            "tmpfs",
-            &["nosuid", "strictatime", "mode=755", "size=65536k"],
-        ),
-    ]
-}
-
-/// containerd's `replaceOrAppendEnvValues`: `overrides` replace entries of
-/// `defaults` with the same key or are appended; a bare `KEY` removes it.
-pub fn replace_or_append_env(defaults: &[String], overrides: &[String]) -> Vec<String> {
-    let mut results: Vec<Option<String>> = defaults.iter().cloned().map(Some).collect();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for (i, entry) in defaults.iter().enumerate() {
-        let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
-        index.insert(key.to_string(), i);
-    }
-    for value in overrides {
-        match value.split_once('=') {
-            None => {
-                if let Some(&i) = index.get(value) {
-                    results[i] = None;
-                }
-            }
-            Some((key, _)) => match index.get(key) {
-                Some(&i) => results[i] = Some(value.clone()),
-                None => {
-                    index.insert(key.to_string(), results.len());
-                    results.push(Some(value.clone()));
-                }
-            },
-        }
-    }
-    results.into_iter().flatten().collect()
-}
-
-/// Parses a mount as `ctr run --mount` takes it: comma-separated
-/// `type=`, `source=`/`src=`, `destination=`/`dst=` and `options=` (options
-/// separated by `:`), e.g. `type=bind,src=/tmp,dst=/host,options=rbind:ro`.
-pub fn parse_mount(text: &str) -> Result<Mount> {
-    let mut mount = Mount::default();
-    let mut destination = None;
-    for field in csv_fields(text) {
-        let Some((key, value)) = field.split_once('=') else {
-            return Err(Error::InvalidArgument(format!(
-                "invalid mount specification {text:?}: expected key=val (e.g. type=bind,src=/tmp,dst=/host,options=rbind:ro)"
-            )));
-        };
-        match key {
-            "type" => {
-                mount.set_typ(Some(value.to_string()));
-            }
-            "source" | "src" => {
-                mount.set_source(Some(PathBuf::from(value)));
-            }
-            "destination" | "dst" => destination = Some(PathBuf::from(value)),
-            "options" => {
-                mount.set_options(Some(value.split(':').map(String::from).collect()));
-            }
-            _ => {
-                return Err(Error::InvalidArgument(format!(
-                    "mount option {key:?} not supported (use type, src, dst, options)"
-                )));
-            }
-        }
-    }
-    let Some(destination) = destination else {
-        return Err(Error::InvalidArgument(format!(
-            "invalid mount specification {text:?}: dst= is required"
-        )));
-    };
-    mount.set_destination(destination);
-    Ok(mount)
-}
-
-/// Splits one CSV record (Go's `encoding/csv` for a single line): commas
-/// separate fields, double quotes protect commas, `""` is a quote.
-fn csv_fields(text: &str) -> Vec<String> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => fields.push(std::mem::take(&mut field)),
-            _ => field.push(c),
-        }
-    }
-    fields.push(field);
-    fields
-}
-
-/// A spec as the `Any` containerd stores in a container record.
-pub fn to_any(spec: &Spec) -> Result<prost_types::Any> {
-    let value = serde_json::to_vec(spec)
-        .map_err(|e| Error::InvalidArgument(format!("encoding the runtime spec: {e}")))?;
-    Ok(prost_types::Any {
-        type_url: SPEC_TYPE_URL.to_string(),
-        value,
-    })
-}
-
-/// A process spec as the `Any` an exec request carries.
-pub fn process_to_any(process: &oci_spec::runtime::Process) -> Result<prost_types::Any> {
-    let value = serde_json::to_vec(process)
-        .map_err(|e| Error::InvalidArgument(format!("encoding the process spec: {e}")))?;
-    Ok(prost_types::Any {
-        type_url: PROCESS_TYPE_URL.to_string(),
-        value,
-    })
-}
-
-/// Decodes the spec of a container record.
-pub fn from_any(any: &prost_types::Any) -> Result<Spec> {
-    serde_json::from_slice(&any.value).map_err(|e| {
-        Error::protocol(format!(
-            "the container's spec ({}) is not a runtime spec: {e}",
-            any.type_url
-        ))
-    })
 }
 
 #[cfg(test)]

@@ -346,16 +346,40 @@ fn mount_flags_like_ctr() {
 }
 
 #[test]
-fn spec_round_trips_through_any() {
+fn callers_options_apply_after_the_builtins_in_order() {
     let spec = build(
         SpecBuilder::new("ns", "c1")
             .args(["true"])
-            .host(test_host()),
+            .hostname("from-builder")
+            .host(test_host())
+            .with(|ctx: &SpecContext<'_>, spec: &mut Spec| {
+                spec.set_hostname(Some(format!("{}-{}", ctx.namespace, ctx.id)));
+                Ok(())
+            })
+            .with(AddAnnotation("k", "v")),
     );
-    let Ok(any) = to_any(&spec) else {
-        panic!("to_any");
-    };
-    assert_eq!(any.type_url, SPEC_TYPE_URL);
-    let back = from_any(&any).ok();
-    assert_eq!(back, Some(spec));
+    assert_eq!(spec.hostname().as_deref(), Some("ns-c1"));
+    let annotations = spec.annotations().clone().unwrap_or_default();
+    assert_eq!(annotations.get("k").map(String::as_str), Some("v"));
+}
+
+/// An option as a type of the caller's, not a closure.
+struct AddAnnotation(&'static str, &'static str);
+
+impl SpecOpt for AddAnnotation {
+    fn apply(&self, _: &SpecContext<'_>, spec: &mut Spec) -> Result<()> {
+        let mut annotations = spec.annotations().clone().unwrap_or_default();
+        annotations.insert(self.0.to_string(), self.1.to_string());
+        spec.set_annotations(Some(annotations));
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failing_option_fails_the_build() {
+    let built = SpecBuilder::new("ns", "c1")
+        .host(test_host())
+        .with(|_: &SpecContext<'_>, _: &mut Spec| Err(Error::InvalidArgument("no".to_string())))
+        .build();
+    assert!(matches!(built, Err(Error::InvalidArgument(_))));
 }
