@@ -46,10 +46,14 @@ async fn open_writer(
     lease: &str,
 ) -> Result<crated_metadata::NamespacedWriter> {
     let content = &ctx.unpacker.content;
-    let opened = pipeline::wait_for_ref(|| {
-        blocking(|| content.writer(ns, reference, desc.size, &desc.digest, Some(lease)))
-    })
-    .await;
+    let open = || blocking(|| content.writer(ns, reference, desc.size, &desc.digest, Some(lease)));
+    let opened = match pipeline::wait_for_ref(open).await {
+        // The other writer may have committed the blob between this
+        // writer's existence checks and its ingest, before recording it in
+        // the namespace; asking again records it here before answering.
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => open(),
+        other => other,
+    };
     if let Err(e) = &opened
         && e.kind() == ErrorKind::AlreadyExists
     {

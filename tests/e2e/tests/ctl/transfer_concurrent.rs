@@ -18,13 +18,11 @@ const PULLS: usize = 10;
 /// that finds a layer's ref locked by another pull waits for it and uses
 /// the committed blob instead of failing with `Unavailable`.
 ///
-/// Ignored for now: the lock wait works (no pull fails with `locked …:
-/// unavailable`, 9 of 10 did without it), but 1 to 7 of the 10 pulls still
-/// fail with `content digest …: not found` right after the content store
-/// answered `AlreadyExists` for the same digest, a race in the namespaced
-/// content store (issue 12, defects 2 and 7). Run it with `--ignored`.
+/// Without the wait 9 of 10 pulls failed with `ref … locked: unavailable`;
+/// with the wait but without asking the content store again after an
+/// `AlreadyExists`, 1 to 7 of 10 failed with `content digest …: not found`
+/// (the other pull had committed the blob but not yet recorded it).
 #[test]
-#[ignore = "1-7 of 10 pulls still fail with 'content digest …: not found' (content-store race, issue 12 defects 2 and 7)"]
 fn concurrent_transfer_pulls_of_one_image_all_succeed() {
     let daemon = daemon();
     let registry = Registry::start();
