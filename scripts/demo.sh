@@ -41,7 +41,7 @@ step "installing dependencies"
 scripts/install-deps.sh
 
 step "building"
-cargo build -p crated-server -p crated-ctl -p crated-shim
+cargo build -p crated -p crated-ctl -p crated-shim
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 crated="$target_dir/debug/crated"
 cratectl="$target_dir/debug/cratectl"

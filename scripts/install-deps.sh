@@ -15,15 +15,40 @@
 #   python3-grpcio     a grpc-core client (Python grpcio) for the e2e tests
 #   python3-venv       a venv holding PyPI's current grpcio (GRPCIO_VENV), whose
 #                      grpc-core sends the socket path as :authority on unix:
+#   golang-go, golang-github-containerd-containerd-dev
+#                      a Go program on containerd 1.6's client library (e2e)
+#   containernetworking-plugins  CNI plugins (/usr/lib/cni) for pod networking tests
+#   iproute2           ip, to check links and addresses in pod namespaces
 #
 # Idempotent: it only runs `apt-get update`/`install` when a package is
-# missing, and needs root (or sudo) only then.
+# missing, and needs root (or sudo) only then and for the service settings
+# below.
+#
+# The packages' services are not wanted: the tests start their own daemons
+# and registries on private sockets and 127.0.0.1. So the install runs with
+# a policy-rc.d that forbids starting services (removed afterwards unless it
+# was already there), containerd, docker-registry and docker are
+# disabled at boot (systemctl/update-rc.d work without a running systemd),
+# and the registry's packaged config listens on 127.0.0.1:5000 instead of
+# every interface (Debian's default is `addr: :5000`).
 set -euo pipefail
 
-packages=(protobuf-compiler containerd runc crun criu busybox-static btrfs-progs docker-registry docker.io python3-grpcio python3-venv)
+packages=(protobuf-compiler containerd runc crun criu busybox-static btrfs-progs docker-registry docker.io python3-grpcio python3-venv golang-go golang-github-containerd-containerd-dev containernetworking-plugins iproute2)
+
 # Services these packages enable at boot; the tests start their own
-# instances on private sockets.
-no_boot_units=(docker.service docker.socket)
+# instances on private sockets and 127.0.0.1.
+services=(containerd docker-registry docker)
+
+as_root() {
+  if [[ $EUID -eq 0 ]]; then
+    "$@"
+  elif command -v sudo >/dev/null; then
+    sudo "$@"
+  else
+    echo "install-deps: need root for: $* (no sudo found)" >&2
+    return 1
+  fi
+}
 
 missing=()
 for pkg in "${packages[@]}"; do
@@ -34,29 +59,36 @@ done
 
 if ((${#missing[@]} > 0)); then
   echo "install-deps: installing ${missing[*]}" >&2
-  sudo=()
-  if [[ $EUID -ne 0 ]]; then
-    if command -v sudo >/dev/null; then
-      sudo=(sudo)
-    else
-      echo "install-deps: need root to install ${missing[*]} (no sudo found)" >&2
-      exit 1
-    fi
-  fi
   export DEBIAN_FRONTEND=noninteractive
-  # Keep the packages' services from starting during the install (Debian's
-  # policy-rc.d protocol: exit 101 denies), unless the host has a policy.
   policy=/usr/sbin/policy-rc.d
   if [[ ! -e $policy ]]; then
-    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
-    "${sudo[@]}" chmod 755 "$policy"
-    trap '"${sudo[@]}" rm -f "$policy"' EXIT
+    # invoke-rc.d asks policy-rc.d; 101 means "action forbidden".
+    as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 0755 $policy"
+    trap 'as_root rm -f /usr/sbin/policy-rc.d' EXIT
   fi
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-  if command -v systemctl >/dev/null; then
-    "${sudo[@]}" systemctl disable --quiet "${no_boot_units[@]}" 2>/dev/null || true
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+for svc in "${services[@]}"; do
+  for unit in "$svc.service" "$svc.socket"; do
+    if [[ -e /lib/systemd/system/$unit ]] && command -v systemctl >/dev/null &&
+      systemctl is-enabled --quiet "$unit" 2>/dev/null; then
+      echo "install-deps: disabling $unit at boot" >&2
+      as_root systemctl disable --quiet "$unit"
+    fi
+  done
+  if [[ -x /etc/init.d/$svc ]] && command -v update-rc.d >/dev/null &&
+    compgen -G "/etc/rc[2-5].d/S*$svc" >/dev/null; then
+    echo "install-deps: disabling the $svc init script at boot" >&2
+    as_root update-rc.d "$svc" disable >/dev/null
   fi
+done
+
+registry_config=/etc/docker/registry/config.yml
+if [[ -f $registry_config ]] && grep -Eq '^[[:space:]]+addr:[[:space:]]*:5000[[:space:]]*$' "$registry_config"; then
+  echo "install-deps: the packaged registry now listens on 127.0.0.1:5000 only" >&2
+  as_root sed -i -E 's/^([[:space:]]+addr:)[[:space:]]*:5000[[:space:]]*$/\1 127.0.0.1:5000/' "$registry_config"
 fi
 
 # PyPI's grpcio in its own venv (the e2e tests look for it here).
@@ -67,7 +99,21 @@ if ! "$GRPCIO_VENV/bin/python" -c 'import grpc' 2>/dev/null; then
   "$GRPCIO_VENV/bin/pip" install -q 'grpcio>=1.60'
 fi
 
-for tool in protoc ctr runc crun busybox mkfs.btrfs btrfs docker-registry /usr/sbin/dockerd /usr/bin/docker; do
+# Node.js and npm's `spdy-transport`: an independent SPDY/3.1 client for the
+# CRI streaming server's tests (test-only; kept out of the repository).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "install-deps: installing nodejs npm" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  as_root apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+test_node=/var/tmp/crated-test-node
+if [[ ! -d $test_node/node_modules/spdy-transport ]]; then
+  echo "install-deps: installing npm spdy-transport into $test_node" >&2
+  npm install --prefix "$test_node" --no-audit --no-fund --loglevel=error spdy-transport@3 >&2
+fi
+
+for tool in protoc ctr runc crun busybox mkfs.btrfs btrfs docker-registry go /usr/sbin/dockerd /usr/bin/docker ip nsenter node; do
   if ! command -v "$tool" >/dev/null; then
     echo "install-deps: $tool is still missing after installing ${packages[*]}" >&2
     exit 1

@@ -1,15 +1,15 @@
-//! Records the git revision the daemon is built from as `CRATED_REVISION`,
-//! which the Version service reports (dockerd shows it as the containerd
-//! version, `ctr version` as the server revision). A `CRATED_REVISION` set
-//! in the build's environment wins; outside a git checkout nothing is set.
+//! Records the git revision crated is built from as `CRATED_REVISION`
+//! (reported by the Version service and `crated --version`). Outside a git
+//! checkout, or without git, nothing is recorded and the revision reads
+//! `unknown`; a `CRATED_REVISION` set in the environment wins.
 
-use std::path::Path;
 use std::process::Command;
 
 fn git(args: &[&str]) -> Option<String> {
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")?;
     let out = Command::new("git")
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(dir)
         .output()
         .ok()?;
     if !out.status.success() {
@@ -17,19 +17,7 @@ fn git(args: &[&str]) -> Option<String> {
     }
     let text = String::from_utf8(out.stdout).ok()?;
     let text = text.trim();
-    (!text.is_empty()).then(|| text.to_string())
-}
-
-/// Asks cargo to run this script again when `git_path` (a path inside the
-/// git directory) changes; only for files that exist, since a missing one
-/// would make every build rerun it.
-fn watch(git_path: &str) {
-    if let Some(path) = git(&["rev-parse", "--git-path", git_path]) {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
-        if path.is_file() {
-            println!("cargo:rerun-if-changed={}", path.display());
-        }
-    }
+    (!text.is_empty()).then(|| text.to_owned())
 }
 
 fn main() {
@@ -40,10 +28,21 @@ fn main() {
     let Some(revision) = git(&["rev-parse", "HEAD"]) else {
         return;
     };
-    watch("HEAD");
-    if let Some(reference) = git(&["symbolic-ref", "-q", "HEAD"]) {
-        watch(&reference);
-    }
-    watch("packed-refs");
     println!("cargo:rustc-env=CRATED_REVISION={revision}");
+    let mut watched = vec!["HEAD".to_owned(), "packed-refs".to_owned()];
+    if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+        watched.push(branch);
+    }
+    for name in watched {
+        if let Some(path) = git(&["rev-parse", "--git-path", &name]) {
+            let path = std::path::Path::new(&path);
+            let path = if path.is_absolute() {
+                path.to_path_buf()
+            } else {
+                std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default())
+                    .join(path)
+            };
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
+    }
 }

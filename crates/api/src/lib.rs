@@ -8,6 +8,9 @@
 pub use containerd_client as grpc;
 pub use containerd_client::{events, google, services, types};
 pub use containerd_shim_protos as ttrpc;
+/// Kubernetes CRI v1 (`runtime.v1.RuntimeService`, `runtime.v1.ImageService`):
+/// messages, clients and server traits.
+pub use k8s_cri::v1 as cri;
 pub use prost;
 pub use prost_types;
 pub use tonic;

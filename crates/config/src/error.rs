@@ -81,6 +81,28 @@ pub enum ConfigError {
         /// Why decoding failed.
         message: String,
     },
+    /// `[debug] level` (or `--log-level`) is not one of containerd's names.
+    #[error(
+        "invalid log level {value:?}: use trace, debug, info, warn, warning, error, fatal or panic"
+    )]
+    LogLevel {
+        /// The level as given.
+        value: String,
+    },
+    /// `[debug] format` is neither `text` nor `json`.
+    #[error("invalid log format {value:?}: use text or json")]
+    LogFormat {
+        /// The format as given.
+        value: String,
+    },
+    /// A `[timeouts]` entry is not a Go duration.
+    #[error("invalid [timeouts] entry {key:?}: {source}")]
+    Timeout {
+        /// The timeout's key, e.g. `io.containerd.timeout.shim.load`.
+        key: String,
+        /// Why its value is not a duration.
+        source: crate::duration::DurationError,
+    },
     /// The configuration could not be rendered as TOML.
     #[error("failed to serialize config: {message}")]
     Serialize {

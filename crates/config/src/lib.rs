@@ -8,6 +8,13 @@
 //!   `imports` (paths or globs, relative to the importing file), merge them
 //!   (see below) and report unknown keys as warnings in [`LoadedConfig`].
 //! - [`Config::apply`] applies command-line [`Overrides`].
+//! - [`load_for_daemon`] picks crated's or containerd's default paths
+//!   (containerd-compatible mode) and loads the file.
+//! - [`LoadedConfig::check_plugins`] checks `[plugins."<type>.<id>"]`
+//!   sections against each plugin's typed options ([`plugins`]);
+//!   [`Config::inert_warnings`] names keys crated reads but does not act on.
+//! - [`duration`] is the one Go-duration parser; [`migrate`] rewrites a
+//!   version 1 or 2 file as version 3.
 //! - [`Config::to_toml_string`] renders the full config for
 //!   `crated config default` and `crated config dump`.
 //!
@@ -23,11 +30,17 @@
 //! merged key by key recursively.
 
 mod access;
+pub mod duration;
 mod error;
 mod glob;
+mod honest;
 mod load;
+mod log;
 mod merge;
+mod migrate;
 mod model;
+mod paths;
+pub mod plugins;
 mod unknown;
 
 #[cfg(test)]
@@ -35,9 +48,16 @@ mod unknown;
 mod tests;
 
 pub use error::ConfigError;
-pub use load::LoadedConfig;
-pub use model::{
-    CURRENT_VERSION, CgroupConfig, Config, DEFAULT_ADDRESS, DEFAULT_CONFIG_PATH,
-    DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_ROOT, DEFAULT_STATE, DebugConfig, GrpcConfig, MetricsConfig,
-    Overrides, ProxyPlugin, SUPPORTED_VERSIONS, StreamProcessor, TtrpcConfig,
+pub use honest::{
+    HONOURED_TIMEOUTS, TIMEOUT_SHIM_CLEANUP, TIMEOUT_SHIM_LOAD, TIMEOUT_SHIM_SHUTDOWN,
 };
+pub use load::{LoadedConfig, SourceFile};
+pub use log::{LogFormat, LogLevel};
+pub use migrate::{Migrated, migrate};
+pub use model::{
+    CONTAINERD_ADDRESS, CONTAINERD_CONFIG_PATH, CONTAINERD_ROOT, CONTAINERD_STATE, CURRENT_VERSION,
+    CgroupConfig, Config, DEFAULT_ADDRESS, DEFAULT_CONFIG_PATH, DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_ROOT, DEFAULT_STATE, DebugConfig, GrpcConfig, MetricsConfig, Overrides, ProxyPlugin,
+    SUPPORTED_VERSIONS, StreamProcessor, TtrpcConfig,
+};
+pub use paths::{DefaultPaths, load_for_daemon};

@@ -24,6 +24,23 @@ pub struct LoadedConfig {
     /// The files imported (directly or not), in the order they were merged;
     /// the main file is not included.
     pub imported: Vec<PathBuf>,
+    /// Every file read (the main file first), as written, for checks that
+    /// need positions or per-file versions (see
+    /// [`LoadedConfig::check_plugins`]).
+    pub sources: Vec<SourceFile>,
+}
+
+/// One config file as read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceFile {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// Its text.
+    pub text: String,
+    /// Its effective version (absent or 0 means 1).
+    pub version: i64,
+    /// Its top-level table.
+    pub table: toml::Table,
 }
 
 impl LoadedConfig {
@@ -33,6 +50,7 @@ impl LoadedConfig {
             config: Config::default(),
             warnings: Vec::new(),
             imported: Vec::new(),
+            sources: Vec::new(),
         }
     }
 }
@@ -81,9 +99,16 @@ impl Config {
     /// merged over the defaults in that order (see the crate docs for the
     /// merge rules). The effective `version` is the main file's.
     pub fn load(path: &Path) -> Result<LoadedConfig, ConfigError> {
-        let mut merged = default_table()?;
+        Self::load_over(path, &Config::default())
+    }
+
+    /// Loads `path` like [`Config::load`], with `base` in place of crated's
+    /// defaults for every key no file sets (e.g. containerd's paths).
+    pub fn load_over(path: &Path, base: &Config) -> Result<LoadedConfig, ConfigError> {
+        let mut merged = default_table(base)?;
         let mut warnings = Vec::new();
         let mut imported = Vec::new();
+        let mut sources = Vec::new();
         let mut seen = HashSet::new();
         let mut main_version = None;
         let mut pending: VecDeque<(PathBuf, Option<PathBuf>)> =
@@ -123,6 +148,12 @@ impl Config {
                     pending.push_back((target, Some(file.clone())));
                 }
             }
+            sources.push(SourceFile {
+                path: file.clone(),
+                text,
+                version: doc.version,
+                table: doc.table.clone(),
+            });
             merge_file(&mut merged, doc.table);
             if from.is_some() {
                 imported.push(file);
@@ -142,6 +173,7 @@ impl Config {
             config,
             warnings,
             imported,
+            sources,
         })
     }
 
@@ -149,24 +181,36 @@ impl Config {
     /// given `explicit`ly (it is the default location) and nothing exists
     /// there, the defaults are returned. A missing explicit file is an error.
     pub fn load_or_default(path: &Path, explicit: bool) -> Result<LoadedConfig, ConfigError> {
+        Self::load_or_default_over(path, explicit, &Config::default())
+    }
+
+    /// [`Config::load_or_default`] with `base` in place of crated's defaults
+    /// (see [`Config::load_over`]).
+    pub fn load_or_default_over(
+        path: &Path,
+        explicit: bool,
+        base: &Config,
+    ) -> Result<LoadedConfig, ConfigError> {
         if !explicit
             && let Err(e) = fs::metadata(path)
             && e.kind() == io::ErrorKind::NotFound
         {
             tracing::debug!(path = %path.display(), "no config file, using defaults");
-            return Ok(LoadedConfig::defaults());
+            return Ok(LoadedConfig {
+                config: base.clone(),
+                ..LoadedConfig::defaults()
+            });
         }
-        Self::load(path)
+        Self::load_over(path, base)
     }
 }
 
 /// The defaults as a raw table to merge files over; `version` and `imports`
 /// are not merged and so are left out.
-fn default_table() -> Result<toml::Table, ConfigError> {
-    let mut table =
-        toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Serialize {
-            message: e.to_string(),
-        })?;
+fn default_table(base: &Config) -> Result<toml::Table, ConfigError> {
+    let mut table = toml::Table::try_from(base.clone()).map_err(|e| ConfigError::Serialize {
+        message: e.to_string(),
+    })?;
     table.remove("version");
     table.remove("imports");
     Ok(table)

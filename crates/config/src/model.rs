@@ -16,6 +16,14 @@ pub const DEFAULT_ADDRESS: &str = "/run/crated/crated.sock";
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/crated/config.toml";
 /// Default maximum size of a gRPC message received or sent (16 MiB).
 pub const DEFAULT_MAX_MESSAGE_SIZE: i64 = 16 << 20;
+/// containerd's main config file, read in containerd-compatible mode.
+pub const CONTAINERD_CONFIG_PATH: &str = "/etc/containerd/config.toml";
+/// containerd's directory for persistent data.
+pub const CONTAINERD_ROOT: &str = "/var/lib/containerd";
+/// containerd's directory for transient data.
+pub const CONTAINERD_STATE: &str = "/run/containerd";
+/// containerd's gRPC socket, where kubelet, dockerd and ctr look by default.
+pub const CONTAINERD_ADDRESS: &str = "/run/containerd/containerd.sock";
 /// The config version written by `Config::default()` and `crated config default`.
 pub const CURRENT_VERSION: i64 = 3;
 /// The config versions crated accepts (an absent or zero version means 1).
@@ -48,6 +56,11 @@ pub struct Config {
     pub disabled_plugins: Vec<String>,
     /// Plugins whose absence or failure stops the daemon.
     pub required_plugins: Vec<String>,
+    /// Use containerd's default paths (`/var/lib/containerd`,
+    /// `/run/containerd`, `/run/containerd/containerd.sock`) for whatever
+    /// the file does not set (crated's own key; `--containerd-compat` does
+    /// the same and also reads `/etc/containerd/config.toml`).
+    pub containerd_compat: bool,
     /// gRPC listener settings.
     pub grpc: GrpcConfig,
     /// ttrpc listener settings.
@@ -81,6 +94,7 @@ impl Default for Config {
             oom_score: 0,
             disabled_plugins: Vec::new(),
             required_plugins: Vec::new(),
+            containerd_compat: false,
             grpc: GrpcConfig::default(),
             ttrpc: TtrpcConfig::default(),
             debug: DebugConfig::default(),
@@ -157,9 +171,11 @@ pub struct DebugConfig {
     pub uid: i64,
     /// Owner gid of the socket.
     pub gid: i64,
-    /// Log level (`trace`, `debug`, `info`, `warn`, `error`; empty: info).
+    /// Log level, containerd's names (`trace`, `debug`, `info`, `warn` or
+    /// `warning`, `error`, `fatal`, `panic`; empty: info). See
+    /// [`crate::LogLevel`].
     pub level: String,
-    /// Log format (`text` or `json`; empty: text).
+    /// Log format (`text` or `json`; empty: text). See [`crate::LogFormat`].
     pub format: String,
 }
 

@@ -4,41 +4,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// Parses a Go-style duration: a sequence of decimal numbers with units
-/// `ns`, `us` (or `µs`), `ms`, `s`, `m`, `h`, e.g. `10s`, `1m30s`, `1.5h`;
-/// a bare `0` is zero.
+/// Parses a non-negative Go duration (`10s`, `1m30s`, `1.5h`, `0`) with
+/// crated's one Go-duration parser, for clap.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("invalid duration {text:?} (examples: 10s, 1m30s, 500ms, 24h)");
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if text.is_empty() {
-        return Err(invalid());
-    }
-    let mut rest = text;
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(invalid)?;
-        let number: f64 = rest[..number_len].parse().map_err(|_| invalid())?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds_per_unit = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(invalid()),
-        };
-        rest = &rest[unit_len..];
-        total += number * seconds_per_unit;
-    }
-    Duration::try_from_secs_f64(total).map_err(|_| invalid())
+    crated_config::duration::parse_duration(text).map_err(|e| e.to_string())
 }
 
 /// Labels as ctr's `LabelArgs` reads them: `key=value`, and `key` alone

@@ -111,6 +111,20 @@ pub(crate) fn remove_resource_in(
     Ok(())
 }
 
+/// Removes every lease of `ns` and their resource references inside `txn`
+/// (a namespace being deleted takes its leases along, as in containerd).
+pub(crate) fn remove_all_in(txn: &redb::WriteTransaction, ns: &str) -> Result<()> {
+    let p = keys::prefix(&[ns]);
+    let end = keys::prefix_end(&p);
+    for def in [LEASES, LEASE_RESOURCES] {
+        let mut table = txn.open_table(def).map_err(db_err)?;
+        table
+            .retain_in(p.as_str()..end.as_str(), |_, _| false)
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
 impl Leases {
     /// The lease manager over `db`.
     pub fn new(db: Db) -> Self {

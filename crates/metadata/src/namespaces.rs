@@ -129,20 +129,25 @@ impl Namespaces {
     }
 
     /// Deletes an empty namespace: `NotFound` if absent, `FailedPrecondition`
-    /// naming what it still holds otherwise.
+    /// naming what it still holds otherwise. Leases do not keep it (as in
+    /// containerd, they go with it); images, blobs, containers, snapshots,
+    /// and, unlike containerd, ingests (whose bytes would be left behind)
+    /// and sandboxes do.
     pub fn delete(&self, name: &str) -> Result<()> {
         self.db.write(|txn| {
             let mut table = txn.open_table(NAMESPACES).map_err(db_err)?;
             if table.get(name).map_err(db_err)?.is_none() {
                 return Err(Error::not_found(format!("namespace {name:?}")));
             }
-            let held = Db::namespace_contents(txn, name)?;
+            let mut held = Db::namespace_contents(txn, name)?;
+            held.retain(|kind| *kind != "leases");
             if !held.is_empty() {
                 return Err(Error::failed_precondition(format!(
                     "namespace {name:?} must be empty, but it still has {}",
                     held.join(", ")
                 )));
             }
+            crate::leases::remove_all_in(txn, name)?;
             table.remove(name).map_err(db_err)?;
             Ok(())
         })
@@ -334,5 +339,30 @@ mod tests {
                 "w-view"
             ]
         );
+    }
+
+    /// A namespace holding only leases is deleted with them; one holding
+    /// an image is not.
+    #[test]
+    fn delete_takes_leases_along() {
+        use crate::{LeaseResource, Leases};
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("meta.redb")).unwrap();
+        let ns = Namespaces::new(db.clone());
+        let leases = Leases::new(db.clone());
+        leases.create("leased", "l1", HashMap::new()).unwrap();
+        let resource = LeaseResource {
+            kind: "content".into(),
+            id: format!("sha256:{}", "b".repeat(64)),
+        };
+        leases.add_resource("leased", "l1", &resource).unwrap();
+        leases.create("other", "l1", HashMap::new()).unwrap();
+        ns.delete("leased").unwrap();
+        assert_eq!(names(&ns), vec!["other"]);
+        assert!(leases.list("leased").unwrap().is_empty());
+        assert_eq!(leases.list("other").unwrap().len(), 1);
+        // Re-created, it has no lease and no resource left over.
+        leases.create("leased", "l1", HashMap::new()).unwrap();
+        assert!(leases.list_resources("leased", "l1").unwrap().is_empty());
     }
 }

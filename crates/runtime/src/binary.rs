@@ -11,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 use crate::bootstrap::{self, Bootstrap};
 use crate::bundle::Bundle;
 
-/// How long a shim's `start` or `delete` may take.
+/// How long a shim's `start` may take.
 const INVOCATION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The daemon addresses a shim is told about.
@@ -105,6 +105,7 @@ async fn run(
     mut cmd: tokio::process::Command,
     stdin: &[u8],
     what: &str,
+    timeout: Duration,
 ) -> Result<std::process::Output> {
     let mut child = cmd
         .spawn()
@@ -115,12 +116,12 @@ async fn run(
             .await
             .map_err(|e| Error::internal(format!("{what}: writing options to stdin: {e}")))?;
     }
-    match tokio::time::timeout(INVOCATION_TIMEOUT, child.wait_with_output()).await {
+    match tokio::time::timeout(timeout, child.wait_with_output()).await {
         Ok(Ok(out)) => Ok(out),
         Ok(Err(e)) => Err(Error::internal(format!("{what}: {e}"))),
         Err(_) => Err(Error::new(
             crated_core::ErrorKind::DeadlineExceeded,
-            format!("{what}: no answer within {INVOCATION_TIMEOUT:?}"),
+            format!("{what}: no answer within {timeout:?}"),
         )),
     }
 }
@@ -134,7 +135,13 @@ pub async fn start(
     options: &[u8],
 ) -> Result<Bootstrap> {
     let what = format!("starting shim {} for {}", binary.display(), bundle.id);
-    let out = run(command(binary, bundle, daemon, &["start"]), options, &what).await?;
+    let out = run(
+        command(binary, bundle, daemon, &["start"]),
+        options,
+        &what,
+        INVOCATION_TIMEOUT,
+    )
+    .await?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -153,14 +160,21 @@ pub async fn start(
 }
 
 /// Runs `<shim> delete` for a shim that died: it kills and deletes what is
-/// left of the task. Returns the raw `DeleteResponse` protobuf it printed.
-pub async fn delete(binary: &Path, bundle: &Bundle, daemon: &DaemonAddresses) -> Result<Vec<u8>> {
+/// left of the task, within `timeout`. Returns the raw `DeleteResponse`
+/// protobuf it printed.
+pub async fn delete(
+    binary: &Path,
+    bundle: &Bundle,
+    daemon: &DaemonAddresses,
+    timeout: Duration,
+) -> Result<Vec<u8>> {
     let what = format!("cleaning up dead shim of {}", bundle.id);
     let bundle_path = bundle.path.to_string_lossy().into_owned();
     let out = run(
         command(binary, bundle, daemon, &["-bundle", &bundle_path, "delete"]),
         &[],
         &what,
+        timeout,
     )
     .await?;
     if !out.status.success() {

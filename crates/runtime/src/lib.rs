@@ -10,5 +10,5 @@ pub mod manager;
 pub mod shim;
 pub mod shim_log;
 
-pub use manager::{CreateOptions, DeadTask, ManagerConfig, ShimManager};
+pub use manager::{CreateOptions, DeadTask, ManagerConfig, ShimManager, ShimTimeouts};
 pub use shim::Shim;

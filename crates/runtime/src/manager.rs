@@ -25,6 +25,30 @@ pub struct ManagerConfig {
     pub daemon: DaemonAddresses,
     /// Shim binaries configured per runtime name.
     pub runtime_paths: HashMap<String, PathBuf>,
+    /// How long shim operations may take.
+    pub timeouts: ShimTimeouts,
+}
+
+/// How long shim operations may take (containerd's
+/// `io.containerd.timeout.shim.*` keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShimTimeouts {
+    /// Connecting to a started or recovered shim's socket (`shim.load`).
+    pub load: std::time::Duration,
+    /// The `Shutdown` call (`shim.shutdown`).
+    pub shutdown: std::time::Duration,
+    /// The shim binary's `delete` after the shim died (`shim.cleanup`).
+    pub cleanup: std::time::Duration,
+}
+
+impl Default for ShimTimeouts {
+    fn default() -> Self {
+        ShimTimeouts {
+            load: std::time::Duration::from_secs(10),
+            shutdown: std::time::Duration::from_secs(5),
+            cleanup: std::time::Duration::from_secs(30),
+        }
+    }
 }
 
 /// What a task is created from.
@@ -160,10 +184,17 @@ impl ShimManager {
         let boot = binary::start(&binary, bundle, &self.config.daemon, &options)
             .await
             .map_err(|e| e.context(START_FAILED))?;
-        let shim = match Shim::connect(&boot, bundle.clone(), binary.clone()).await {
+        let shim = match Shim::connect(
+            &boot,
+            bundle.clone(),
+            binary.clone(),
+            self.config.timeouts.load,
+        )
+        .await
+        {
             Ok(s) => Arc::new(s.with_log(log)),
             Err(e) => {
-                let _ = binary::delete(&binary, bundle, &self.config.daemon).await;
+                let _ = self.delete_shim(&binary, bundle).await;
                 return Err(e.context(START_FAILED));
             }
         };
@@ -183,16 +214,28 @@ impl ShimManager {
             Ok(resp) => Ok((shim, resp.pid)),
             Err(e) => {
                 self.stop_shim(&shim).await;
-                let _ = binary::delete(&binary, bundle, &self.config.daemon).await;
+                let _ = self.delete_shim(&binary, bundle).await;
                 Err(e.context(CREATE_FAILED))
             }
         }
     }
 
+    /// Runs the shim binary's `delete` for `bundle` within the cleanup
+    /// timeout.
+    async fn delete_shim(&self, binary: &std::path::Path, bundle: &Bundle) -> Result<Vec<u8>> {
+        binary::delete(
+            binary,
+            bundle,
+            &self.config.daemon,
+            self.config.timeouts.cleanup,
+        )
+        .await
+    }
+
     async fn stop_shim(&self, shim: &Shim) {
         let mut req = api::ShutdownRequest::new();
         req.id = shim.bundle.id.clone();
-        let _ = shim.shutdown(&req).await;
+        let _ = shim.shutdown(&req, self.config.timeouts.shutdown).await;
     }
 
     /// Deletes the task: asks the shim to delete it, shuts the shim down and
@@ -219,7 +262,7 @@ impl ShimManager {
     }
 
     async fn cleanup_dead(&self, bundle: &Bundle, binary: &std::path::Path) -> api::DeleteResponse {
-        match binary::delete(binary, bundle, &self.config.daemon).await {
+        match self.delete_shim(binary, bundle).await {
             Ok(bytes) => api::DeleteResponse::parse_from_bytes(&bytes).unwrap_or_else(|e| {
                 tracing::warn!(id = %bundle.id, error = %e, "shim delete printed no DeleteResponse");
                 dead_exit()
@@ -242,7 +285,13 @@ impl ShimManager {
                 std::fs::read_to_string(bundle.path.join("shim-binary-path")).map(PathBuf::from);
             let connected = match (bootstrap::load(&bundle.path), &binary) {
                 (Ok(boot), Ok(binary)) => {
-                    Shim::connect(&boot, bundle.clone(), binary.clone()).await
+                    Shim::connect(
+                        &boot,
+                        bundle.clone(),
+                        binary.clone(),
+                        self.config.timeouts.load,
+                    )
+                    .await
                 }
                 (Err(e), _) => Err(e),
                 (_, Err(e)) => Err(Error::not_found(format!("shim binary of {id}: {e}"))),

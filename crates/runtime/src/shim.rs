@@ -56,20 +56,24 @@ fn from_ttrpc(e: ttrpc::Error, what: &str) -> Error {
 }
 
 impl Shim {
-    /// Connects to the shim that `bootstrap` describes.
-    pub async fn connect(bootstrap: &Bootstrap, bundle: Bundle, binary: PathBuf) -> Result<Shim> {
-        let client =
-            tokio::time::timeout(Duration::from_secs(10), Client::connect(&bootstrap.address))
-                .await
-                .map_err(|_| {
-                    Error::unavailable(format!(
-                        "connecting to shim at {}: timed out",
-                        bootstrap.address
-                    ))
-                })?
-                .map_err(|e| {
-                    Error::unavailable(format!("connecting to shim at {}: {e}", bootstrap.address))
-                })?;
+    /// Connects to the shim that `bootstrap` describes, within `timeout`.
+    pub async fn connect(
+        bootstrap: &Bootstrap,
+        bundle: Bundle,
+        binary: PathBuf,
+        timeout: Duration,
+    ) -> Result<Shim> {
+        let client = tokio::time::timeout(timeout, Client::connect(&bootstrap.address))
+            .await
+            .map_err(|_| {
+                Error::unavailable(format!(
+                    "connecting to shim at {}: timed out",
+                    bootstrap.address
+                ))
+            })?
+            .map_err(|e| {
+                Error::unavailable(format!("connecting to shim at {}: {e}", bootstrap.address))
+            })?;
         Ok(Shim {
             client,
             api: bootstrap.api,
@@ -191,9 +195,12 @@ impl Shim {
     pub async fn connect_info(&self, req: &api::ConnectRequest) -> Result<api::ConnectResponse> {
         self.call("Connect", req, Some(CALL_TIMEOUT)).await
     }
-    /// Asks the shim to exit.
-    pub async fn shutdown(&self, req: &api::ShutdownRequest) -> Result<api::Empty> {
-        self.call("Shutdown", req, Some(Duration::from_secs(5)))
-            .await
+    /// Asks the shim to exit, waiting at most `timeout`.
+    pub async fn shutdown(
+        &self,
+        req: &api::ShutdownRequest,
+        timeout: Duration,
+    ) -> Result<api::Empty> {
+        self.call("Shutdown", req, Some(timeout)).await
     }
 }

@@ -12,9 +12,9 @@ use tokio_stream::wrappers::UnixListenerStream;
 use tonic::service::Routes;
 
 use crate::authority::AuthorityFix;
-use crate::builtins::{self, GRPC};
 use crate::exchange::Exchange;
 use crate::plugin::{self, InitSettings, PluginSet};
+use crate::plugins::{self, GRPC};
 use crate::services::GrpcService;
 use crate::services::introspection::{Deprecation, IntrospectionState};
 
@@ -119,9 +119,18 @@ impl Daemon {
                 grpc_address: PathBuf::from(&config.grpc.address),
                 ttrpc_address: config.ttrpc_address(),
                 debug: matches!(config.debug.level.as_str(), "debug" | "trace"),
+                shim_timeouts: plugins::runtime::task::shim_timeouts(&config)
+                    .map_err(|e| Error::invalid_argument(e.to_string()))?,
             }),
         };
-        let plugins = plugin::init_all(&builtins::registrations(), &settings)?;
+        let plugins = plugin::init_all(&plugins::registrations(), &settings)?;
+        plugin::check_essential(
+            &plugins,
+            &[
+                (plugins::CONTENT, "content store"),
+                (plugins::METADATA, "metadata store"),
+            ],
+        )?;
         plugin::check_required(&plugins, &config.required_plugins)?;
         let _ = introspection.plugins.set(plugins.clone());
         Ok(Daemon {
@@ -160,7 +169,7 @@ impl Daemon {
             tracing::debug!(id, "registering gRPC service");
             routes = service.register(routes, limits);
         }
-        let exchange: Arc<Exchange> = self.plugins.first(builtins::EVENT)?;
+        let exchange: Arc<Exchange> = self.plugins.first(plugins::EVENT)?;
         let t = &self.config.ttrpc;
         let ttrpc_listener = bind(&ttrpc_path, 0o660, t.uid, t.gid)?;
         let mut ttrpc_server = crated_api::ttrpc::ttrpc::r#async::Server::new()
@@ -173,6 +182,7 @@ impl Daemon {
             ))
         })?;
         tracing::info!(address = %grpc_path.display(), ttrpc = %ttrpc_path.display(), "serving");
+        crate::notify::notify(crate::notify::READY);
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
         let streams = exchange.clone();
         let graceful = async move {

@@ -5,68 +5,10 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use crated_config::plugins::GcConfig;
 use crated_metadata::gc::{self, GcStats};
 use crated_metadata::{Db, NamespacedContent, NamespacedSnapshots};
-use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
-
-/// The scheduler's config, with containerd's keys and defaults.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(default)]
-pub struct SchedulerConfig {
-    /// Largest fraction of time spent collecting (spaces collections out).
-    pub pause_threshold: f64,
-    /// Deletions that trigger a collection (0: any deletion does).
-    pub deletion_threshold: u64,
-    /// Mutations that trigger a collection (0: never by count).
-    pub mutation_threshold: u64,
-    /// Delay between a trigger and the collection, e.g. `0ms`.
-    pub schedule_delay: String,
-    /// Delay before the first collection after startup, e.g. `100ms`.
-    pub startup_delay: String,
-}
-
-impl Default for SchedulerConfig {
-    fn default() -> Self {
-        SchedulerConfig {
-            pause_threshold: 0.02,
-            deletion_threshold: 0,
-            mutation_threshold: 100,
-            schedule_delay: "0ms".into(),
-            startup_delay: "100ms".into(),
-        }
-    }
-}
-
-/// The default config as a TOML table, for `crated config default`.
-pub fn default_config() -> toml::Value {
-    toml::Value::try_from(SchedulerConfig::default())
-        .unwrap_or(toml::Value::Table(Default::default()))
-}
-
-/// Parses a Go-style duration such as `100ms`, `1s`, `2m`.
-pub fn parse_duration(text: &str) -> Result<Duration, crated_core::Error> {
-    let bad = || {
-        crated_core::Error::invalid_argument(format!(
-            "invalid duration {text:?} (use e.g. 100ms, 1s, 2m)"
-        ))
-    };
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .ok_or_else(bad)?;
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().map_err(|_| bad())?;
-    let seconds = match unit {
-        "ns" => value / 1e9,
-        "us" | "µs" => value / 1e6,
-        "ms" => value / 1e3,
-        "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => return Err(bad()),
-    };
-    Ok(Duration::from_secs_f64(seconds))
-}
 
 enum Message {
     Mutation { deletion: bool },
@@ -131,12 +73,12 @@ async fn run_collection(targets: &GcTargets) -> Duration {
 
 /// Starts the scheduler task and attaches `trigger` to it.
 pub fn start(
-    config: SchedulerConfig,
+    config: GcConfig,
     targets: GcTargets,
     trigger: &GcTrigger,
 ) -> Result<(), crated_core::Error> {
-    let schedule_delay = parse_duration(&config.schedule_delay)?;
-    let startup_delay = parse_duration(&config.startup_delay)?;
+    let schedule_delay = config.schedule_delay.get();
+    let startup_delay = config.startup_delay.get();
     let (tx, mut rx) = mpsc::unbounded_channel();
     if trigger.sender.set(tx).is_err() {
         return Err(crated_core::Error::failed_precondition(
@@ -196,33 +138,4 @@ pub fn start(
         }
     });
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("100ms").unwrap(), Duration::from_millis(100));
-        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("10").is_err());
-    }
-
-    #[test]
-    fn default_config_has_containerd_keys() {
-        let v = default_config();
-        let t = v.as_table().unwrap();
-        for key in [
-            "pause_threshold",
-            "deletion_threshold",
-            "mutation_threshold",
-            "schedule_delay",
-            "startup_delay",
-        ] {
-            assert!(t.contains_key(key), "{key}");
-        }
-    }
 }

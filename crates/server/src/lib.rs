@@ -2,11 +2,14 @@
 //! ttrpc service adapters and the daemon's lifecycle.
 
 pub mod authority;
-pub mod builtins;
 pub mod daemon;
 pub mod exchange;
 pub mod gc;
+pub mod host;
+pub mod logging;
+pub mod notify;
 pub mod plugin;
+pub mod plugins;
 pub mod services;
 pub mod streaming;
 pub mod transfer;

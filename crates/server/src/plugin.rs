@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crated_config::plugins::{NoConfig, PluginConfig, PluginSchema, PluginSpec};
 use crated_core::{Error, ErrorKind};
 
 use crate::services::introspection::IntrospectionState;
@@ -37,13 +38,45 @@ pub struct Registration {
     pub id: &'static str,
     /// Types that must initialise first; `*` means every other type.
     pub requires: &'static [&'static str],
-    /// The plugin's default `[plugins."<type>.<id>"]` section, if it has one.
-    pub default_config: Option<fn() -> toml::Value>,
+    /// The plugin's typed `[plugins."<type>.<id>"]` options.
+    pub config: PluginSchema,
     /// Builds the instance.
     pub init: fn(&mut InitContext<'_>) -> Result<Instance, InitError>,
 }
 
 impl Registration {
+    /// A registration for a plugin without options.
+    pub fn new(
+        plugin_type: &'static str,
+        id: &'static str,
+        requires: &'static [&'static str],
+        init: fn(&mut InitContext<'_>) -> Result<Instance, InitError>,
+    ) -> Self {
+        Registration {
+            plugin_type,
+            id,
+            requires,
+            config: PluginSchema::of::<NoConfig>(),
+            init,
+        }
+    }
+
+    /// Gives the plugin its typed options `T` (checked at startup, rendered
+    /// by `crated config default`).
+    pub fn with_config<T: PluginConfig>(mut self) -> Self {
+        self.config = PluginSchema::of::<T>();
+        self
+    }
+
+    /// The plugin as the config check sees it.
+    pub fn spec(&self) -> PluginSpec<'static> {
+        PluginSpec {
+            plugin_type: self.plugin_type,
+            id: self.id,
+            schema: self.config,
+        }
+    }
+
     /// `<type>.<id>`, the key of the plugin's config section.
     pub fn uri(&self) -> String {
         format!("{}.{}", self.plugin_type, self.id)
@@ -59,6 +92,8 @@ pub struct DaemonInfo {
     pub ttrpc_address: PathBuf,
     /// Whether debug logging is on.
     pub debug: bool,
+    /// The `[timeouts]` of shim operations.
+    pub shim_timeouts: crated_runtime::ShimTimeouts,
 }
 
 /// What a plugin's init gets: its directories, its config and the plugins
@@ -87,10 +122,11 @@ pub struct InitContext<'a> {
 }
 
 impl InitContext<'_> {
-    /// The plugin's config parsed into `T`, or `T::default()` when absent.
-    pub fn config<T: serde::de::DeserializeOwned + Default>(&self) -> Result<T, InitError> {
+    /// The plugin's config parsed into `T`, or `T::defaults()` when the
+    /// config has no section for it.
+    pub fn config<T: PluginConfig>(&self) -> Result<T, InitError> {
         match &self.config {
-            None => Ok(T::default()),
+            None => Ok(T::defaults()),
             Some(value) => value.clone().try_into().map_err(|e| {
                 InitError::Failed(Error::invalid_argument(format!(
                     "invalid plugin config: {e}"
@@ -325,6 +361,44 @@ pub fn init_all(
     Ok(set)
 }
 
+/// Checks that a plugin of each of `types` loaded: the daemon cannot serve
+/// without them (its content store and metadata), so it must not start
+/// and look healthy. The error names the plugin and why it did not load.
+pub fn check_essential(set: &PluginSet, types: &[(&str, &str)]) -> Result<(), Error> {
+    for (plugin_type, what) in types {
+        let entries: Vec<&PluginEntry> = set
+            .entries()
+            .iter()
+            .filter(|e| e.plugin_type == *plugin_type)
+            .collect();
+        if entries
+            .iter()
+            .any(|e| matches!(e.outcome, Outcome::Loaded(_)))
+        {
+            continue;
+        }
+        let why: Vec<String> = entries
+            .iter()
+            .map(|e| match &e.outcome {
+                Outcome::Failed(err) => format!("plugin {}.{} failed: {err}", e.plugin_type, e.id),
+                Outcome::Skipped(reason) => {
+                    format!("plugin {}.{} was skipped: {reason}", e.plugin_type, e.id)
+                }
+                Outcome::Loaded(_) => String::new(),
+            })
+            .collect();
+        let why = if why.is_empty() {
+            format!("no {plugin_type} plugin is enabled (see disabled_plugins)")
+        } else {
+            why.join("; ")
+        };
+        return Err(Error::failed_precondition(format!(
+            "crated cannot serve without its {what}: {why}"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks that every plugin in `required` loaded.
 pub fn check_required(set: &PluginSet, required: &[String]) -> Result<(), Error> {
     for uri in required {
@@ -379,13 +453,7 @@ mod tests {
         requires: &'static [&'static str],
         init: fn(&mut InitContext<'_>) -> Result<Instance, InitError>,
     ) -> Registration {
-        Registration {
-            plugin_type: t,
-            id,
-            requires,
-            default_config: None,
-            init,
-        }
+        Registration::new(t, id, requires, init)
     }
 
     fn settings<'a>(
@@ -444,6 +512,21 @@ mod tests {
         assert!(check_required(&set, &["t.c.c".to_string()]).is_ok());
         assert!(check_required(&set, &["t.a.a".to_string()]).is_err());
         assert!(check_required(&set, &["t.x.x".to_string()]).is_err());
+    }
+
+    #[test]
+    fn essential_types_must_load() {
+        let none = |_: &str, _: &str| None;
+        let regs = vec![reg("t.a", "a", &[], fail), reg("t.c", "c", &[], ok)];
+        let set = init_all(&regs, &settings(&[], &none)).unwrap();
+        assert!(check_essential(&set, &[("t.c", "store")]).is_ok());
+        let err = check_essential(&set, &[("t.a", "metadata")]).err().unwrap();
+        assert!(err.message().contains("metadata"), "{err}");
+        assert!(err.message().contains("t.a.a failed: boom"), "{err}");
+        let disabled = vec!["t.a.a".to_string()];
+        let set = init_all(&regs, &settings(&disabled, &none)).unwrap();
+        let err = check_essential(&set, &[("t.a", "metadata")]).err().unwrap();
+        assert!(err.message().contains("disabled_plugins"), "{err}");
     }
 
     #[test]

@@ -58,8 +58,9 @@ fn disabled_plugins_are_not_loaded() {
 }
 
 /// A plugin whose init fails is listed with status `error` and its message;
-/// the plugins needing it are skipped; the rest of the daemon serves. Here
-/// the metadata store's directory is taken by a file. Needs root.
+/// the rest of the daemon serves. Here the native snapshotter's directory
+/// is taken by a file. (The content and metadata plugins are essential:
+/// see `startup.rs`.) Needs root.
 #[test]
 fn failing_plugin_is_reported_and_daemon_serves() {
     let mut daemon = Daemon::builder()
@@ -67,7 +68,7 @@ fn failing_plugin_is_reported_and_daemon_serves() {
             let root = dir.join("root");
             std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("mkdir: {e}"));
             std::fs::write(
-                root.join("io.containerd.metadata.v1.bolt"),
+                root.join("io.containerd.snapshotter.v1.native"),
                 "not a directory",
             )
             .unwrap_or_else(|e| panic!("write: {e}"));
@@ -83,20 +84,16 @@ fn failing_plugin_is_reported_and_daemon_serves() {
             })
             .unwrap_or_else(|| panic!("{ty} {id} not listed: {out}"))
     };
-    assert_eq!(status("io.containerd.metadata.v1", "bolt"), "error");
-    assert_eq!(status("io.containerd.content.v1", "content"), "ok");
-    assert_eq!(status("io.containerd.grpc.v1", "version"), "ok");
-    assert_ne!(status("io.containerd.grpc.v1", "namespaces"), "ok");
+    assert_eq!(status("io.containerd.snapshotter.v1", "native"), "error");
+    assert_eq!(status("io.containerd.metadata.v1", "bolt"), "ok");
+    assert_eq!(status("io.containerd.grpc.v1", "namespaces"), "ok");
     daemon
-        .ctr(&["plugins", "ls", "-d", "id==bolt"])
+        .ctr(&["plugins", "ls", "-d", "id==native"])
         .ok()
         .stdout_has("Error:")
-        .stdout_has("io.containerd.metadata.v1.bolt");
+        .stdout_has("io.containerd.snapshotter.v1.native");
     daemon.assert_serving();
-    daemon
-        .ctr(&["namespaces", "ls"])
-        .fails()
-        .stderr_has("not implemented");
+    daemon.ctr(&["namespaces", "ls"]).ok();
 }
 
 fn write_config(dir: &Path, top: &str) -> std::path::PathBuf {

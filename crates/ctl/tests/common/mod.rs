@@ -40,14 +40,14 @@ pub fn bin_dir() -> PathBuf {
     }
 }
 
-/// `crated`, built next to the tests (`cargo build -p crated-server`).
+/// `crated`, built next to the tests (`cargo build -p crated`).
 pub fn crated_bin() -> PathBuf {
     let path = std::env::var_os("CRATED_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| bin_dir().join("crated"));
     assert!(
         path.is_file(),
-        "crated not found at {}: build it first (cargo build -p crated-server) or set CRATED_BIN",
+        "crated not found at {}: build it first (cargo build -p crated) or set CRATED_BIN",
         path.display()
     );
     path

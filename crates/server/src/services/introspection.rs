@@ -38,6 +38,25 @@ pub struct IntrospectionState {
     pub deprecations: std::sync::Mutex<Vec<Deprecation>>,
 }
 
+impl IntrospectionState {
+    /// Records that deprecated feature `id` was just used: its last
+    /// occurrence is now (the entry is added on first use).
+    pub fn record_deprecation(&self, id: &str, message: &str) {
+        let Ok(mut list) = self.deprecations.lock() else {
+            return;
+        };
+        let now = chrono::Utc::now();
+        match list.iter_mut().find(|d| d.id == id) {
+            Some(d) => d.last_occurrence = now,
+            None => list.push(Deprecation {
+                id: id.to_string(),
+                message: message.to_string(),
+                last_occurrence: now,
+            }),
+        }
+    }
+}
+
 /// The Introspection service.
 pub struct IntrospectionService {
     state: Arc<IntrospectionState>,

@@ -10,6 +10,7 @@ pub mod events;
 pub mod images;
 pub mod introspection;
 pub mod leases;
+pub mod legacy_runtime;
 pub mod namespaces;
 pub mod snapshots;
 pub mod streaming;

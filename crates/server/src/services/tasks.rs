@@ -21,6 +21,7 @@ use crated_metadata::{Containers, NamespacedSnapshots};
 use crated_runtime::{CreateOptions, Shim, ShimManager};
 
 use super::checkpoint;
+use super::introspection::IntrospectionState;
 use super::task_convert::{
     any_from_shim, any_to_shim, mount_to_shim, process_from_state, process_info_from_shim,
     time_from_shim,
@@ -33,6 +34,7 @@ pub struct TasksService {
     containers: Containers,
     content: crated_metadata::NamespacedContent,
     snapshots: Option<NamespacedSnapshots>,
+    introspection: Arc<IntrospectionState>,
 }
 
 fn shim_of(manager: &ShimManager, ns: &str, id: &str) -> Result<Arc<Shim>, Status> {
@@ -135,12 +137,14 @@ impl Tasks for TasksService {
             ),
             None => None,
         };
+        let (runtime, options) = if req.runtime_path.is_empty() {
+            super::legacy_runtime::effective(&container.runtime.name, options, &self.introspection)
+                .map_err(to_status)?
+        } else {
+            (req.runtime_path.clone(), options)
+        };
         let opts = CreateOptions {
-            runtime: if req.runtime_path.is_empty() {
-                container.runtime.name.clone()
-            } else {
-                req.runtime_path.clone()
-            },
+            runtime,
             spec,
             rootfs,
             stdin: req.stdin,
@@ -451,6 +455,7 @@ pub fn service(
     containers: Containers,
     content: crated_metadata::NamespacedContent,
     snapshots: Option<NamespacedSnapshots>,
+    introspection: Arc<IntrospectionState>,
 ) -> GrpcService {
     GrpcService::new(move |routes, limits| {
         crate::services::limited!(
@@ -461,6 +466,7 @@ pub fn service(
                 containers: containers.clone(),
                 content: content.clone(),
                 snapshots: snapshots.clone(),
+                introspection: introspection.clone(),
             })
         )
     })

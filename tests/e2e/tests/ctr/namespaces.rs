@@ -105,3 +105,51 @@ fn writes_create_their_namespace() {
         assert!(names.iter().any(|n| n == ns), "{ns} missing from {names:?}");
     }
 }
+
+/// Removing a namespace that still holds content fails with
+/// FailedPrecondition ("must be empty"), keeps the namespace and its content,
+/// and succeeds once the content is gone. Needs root.
+#[test]
+fn namespace_rm_with_content_fails_precondition() {
+    let mut daemon = Daemon::start();
+    daemon.ctr(&["namespaces", "create", "full"]).ok();
+    let data = b"a blob that keeps its namespace alive\n";
+    let digest = daemon.ingest("full", "keep-alive", data);
+
+    let out = daemon.ctr(&["namespaces", "rm", "full"]).fails();
+    out.stderr_has("must be empty")
+        .stderr_has("failed precondition");
+
+    assert!(daemon.namespaces().contains(&"full".to_string()));
+    daemon.assert_intact("full", &digest, data);
+
+    daemon.ctr(&["-n", "full", "content", "rm", &digest]).ok();
+    daemon.ctr(&["namespaces", "rm", "full"]).ok();
+    assert!(!daemon.namespaces().contains(&"full".to_string()));
+}
+
+/// Namespaces and their labels survive a restart. Needs root.
+#[test]
+fn namespaces_survive_restart() {
+    let mut daemon = Daemon::start();
+    daemon.ctr(&["namespaces", "create", "durable", "k=v"]).ok();
+    daemon.restart();
+    assert_eq!(labels_of(&daemon, "durable").as_deref(), Some("k=v"));
+}
+
+/// A namespace holding only a lease is removed with it, as on containerd
+/// (whose delete looks at images, blobs, containers and snapshots only);
+/// made again, it has no lease left. Needs root.
+#[test]
+fn namespace_rm_takes_its_leases_along() {
+    let daemon = Daemon::start();
+    daemon
+        .ctr(&["-n", "leased", "leases", "create", "--id", "hold"])
+        .ok();
+    daemon.ctr(&["namespaces", "rm", "leased"]).ok();
+    assert!(!daemon.namespaces().contains(&"leased".to_string()));
+    daemon
+        .ctr(&["-n", "leased", "leases", "ls", "-q"])
+        .ok()
+        .stdout_lacks("hold");
+}

@@ -1,0 +1,27 @@
+//! Parts of crated's Kubernetes CRI plugin that stand on their own.
+//!
+//! - [`netns`]: pod network namespaces, created on a dedicated thread and
+//!   pinned by a bind mount under crated's state directory, so they outlive
+//!   every process in them and survive a daemon restart.
+//! - [`cni`]: CNI networking the way containerd's CRI plugin drives it
+//!   (libcni semantics): network configuration lists loaded from a
+//!   directory, plugin chains invoked with ADD/CHECK/DEL, `prevResult`
+//!   threading, capability arguments (`portMappings`, …), and ADD results
+//!   cached under the state directory so a DEL after a crash still has what
+//!   it needs.
+//! - [`log`]: container log records in the CRI format kubelet reads.
+//! - [`store`]: names, id prefixes and List* filters as containerd's CRI
+//!   keeps them.
+//! - [`streaming`]: the exec/attach/port-forward server kubelet is sent
+//!   to, over SPDY/3.1 with the remotecommand subprotocols.
+//!
+//! The CRI gRPC services themselves are not served yet.
+
+pub mod cni;
+mod error;
+pub mod log;
+pub mod netns;
+pub mod store;
+pub mod streaming;
+
+pub use error::{Error, Result};

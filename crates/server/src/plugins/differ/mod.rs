@@ -1,0 +1,3 @@
+//! `io.containerd.differ.v1` plugins.
+
+pub mod walking;

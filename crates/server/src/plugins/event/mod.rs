@@ -1,0 +1,3 @@
+//! `io.containerd.event.v1` plugins.
+
+pub mod exchange;

@@ -1,0 +1,3 @@
+//! `io.containerd.gc.v1` plugins.
+
+pub mod scheduler;

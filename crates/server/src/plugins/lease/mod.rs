@@ -1,0 +1,3 @@
+//! `io.containerd.lease.v1` plugins.
+
+pub mod manager;

@@ -1,0 +1,3 @@
+//! `io.containerd.metadata.v1` plugins.
+
+pub mod bolt;

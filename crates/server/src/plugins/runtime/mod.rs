@@ -1,0 +1,3 @@
+//! `io.containerd.runtime.v2` plugins.
+
+pub mod task;

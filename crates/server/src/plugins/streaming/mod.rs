@@ -1,0 +1,3 @@
+//! `io.containerd.streaming.v1` plugins.
+
+pub mod manager;
