@@ -28,6 +28,8 @@ from compare import build_rootfs, pct, start_daemon, stop_process, timed
 
 DOCKERD = "/usr/sbin/dockerd"
 DOCKER = "/usr/bin/docker"
+# dockerd creates its plugin directory here whatever its exec root.
+PLUGINS_DIR = "/run/docker/plugins"
 IMAGE = "bench/busybox:latest"
 
 
@@ -115,9 +117,16 @@ def main():
     build_rootfs(rootfs)
     tar = os.path.join(work, "busybox.tar")
     docker_save_tar(rootfs, tar)
+    had_run_dir = os.path.exists(os.path.dirname(PLUGINS_DIR))
     results = {}
     for name, binary in [("containerd", "containerd"), ("crated", args.crated)]:
         results[name] = bench(name, binary, os.path.join(work, name), tar, args.runs)
+    if not had_run_dir:
+        for d in [PLUGINS_DIR, os.path.dirname(PLUGINS_DIR)]:
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
     (cm, cp), (xm, xp) = results["containerd"], results["crated"]
     print(f"filesystem: {subprocess.run(['stat', '-f', '-c', '%T', work], capture_output=True, text=True).stdout.strip()} ({work})")
     print(f"crated: {args.crated}\n")
