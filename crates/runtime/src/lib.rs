@@ -10,7 +10,5 @@ pub mod manager;
 pub mod shim;
 pub mod shim_log;
 
-pub use manager::{
-    CreateOptions, DeadTask, ManagerConfig, Recovery, ShimManager, ShimTimeouts,
-};
+pub use manager::{CreateOptions, DeadTask, ManagerConfig, Recovery, ShimManager, ShimTimeouts};
 pub use shim::Shim;

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use crated_api::ttrpc::api;
 use crated_api::ttrpc::protobuf::{Message, well_known_types::any::Any};

@@ -37,18 +37,20 @@ fn ten_concurrent_ctr_pulls_of_one_image_all_succeed() {
     let name = "docker.io/library/concurrent-pull:1";
     let archive = daemon.dir().join("in.tar");
     std::fs::write(&archive, image.oci_archive(name)).unwrap();
-    daemon.ctr(&[
+    daemon
+        .ctr(&[
             "images",
             "import",
             "--all-platforms",
             archive.to_str().unwrap(),
-        ],
-    )
-    .ok();
+        ])
+        .ok();
     let registry = Registry::start();
     let remote = format!("{}/concurrent-pull:1", registry.host());
     daemon.ctr(&["images", "tag", name, &remote]).ok();
-    daemon.ctr(&["images", "push", "--plain-http", &remote]).ok();
+    daemon
+        .ctr(&["images", "push", "--plain-http", &remote])
+        .ok();
     daemon.ctr(&["images", "rm", "--sync", &remote]).ok();
     daemon.ctr(&["images", "rm", "--sync", name]).ok();
 

@@ -32,7 +32,7 @@ fn concurrent_transfer_pulls_of_one_image_all_succeed() {
     daemon
         .cratectl_stdin(
             &["images", "import", "--no-unpack", "-"],
-            &image.oci_archive(local),
+            image.oci_archive(local),
         )
         .ok();
     daemon
@@ -79,7 +79,7 @@ fn concurrent_transfer_pulls_of_one_image_all_succeed() {
     );
     assert_eq!(image_names(&daemon), vec![remote.clone()]);
     assert!(snapshot_keys(&daemon).contains(&image.chain_id()));
-    let check = daemon.cratectl(&["images", "check"]).ok().stdout;
+    let check = daemon.cratectl(&["images", "check"]).ok().stdout();
     assert!(check.contains("complete"), "{check}");
     assert_image_files(&daemon, &image, &remote);
 }
@@ -93,7 +93,7 @@ fn import_refuses_a_deeply_nested_index() {
     let name = "docker.io/test/nested:1";
     let archive = nested_archive(image, name, 50);
     let out = daemon
-        .cratectl_stdin(&["images", "import", "-"], &archive)
+        .cratectl_stdin(&["images", "import", "-"], archive)
         .fails();
     assert!(out.stderr.contains("nests indexes"), "{}", out.stderr);
     assert!(image_names(&daemon).is_empty());
@@ -113,7 +113,7 @@ fn nested_archive(mut image: TestImage, name: &str, depth: usize) -> Vec<u8> {
             }],
         }))
         .unwrap();
-        image.index_digest = sha256(&body);
+        image.index_digest = crated_e2e::sha256_digest(&body);
         image.index_size = body.len();
         image.blobs.push((image.index_digest.clone(), body));
     }
