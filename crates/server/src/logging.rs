@@ -29,7 +29,7 @@ const NOISY: [&str; 8] = [
 
 /// The filter for `level`: `RUST_LOG`'s directives when given (the
 /// operator asked for exactly those), otherwise `level` for crated with
-/// [`NOISY`] libraries at `warn` at most.
+/// `NOISY` libraries at `warn` at most.
 pub fn filter(level: LogLevel, rust_log: Option<&str>) -> Result<EnvFilter, crated_core::Error> {
     if let Some(directives) = rust_log.filter(|d| !d.trim().is_empty()) {
         return EnvFilter::try_new(directives).map_err(|e| {

@@ -1,5 +1,5 @@
 //! Plugin config sections: each plugin's typed options
-//! ([`options`]), the [`PluginConfig`] trait that gives them defaults, and
+//! (`options`), the [`PluginConfig`] trait that gives them defaults, and
 //! [`PluginSchema`], which checks a file's `[plugins."<type>.<id>"]`
 //! sections against them (unknown keys are warnings, wrong types errors
 //! naming the file, line and column).

@@ -50,7 +50,7 @@ fn delete_event(task: &DeadTask) -> (String, String, Any) {
 /// `/tasks/exit` and `/tasks/delete` for each task whose shim died while
 /// the daemon was away, `/tasks/exit` for each live task whose init exited
 /// meanwhile. They are held until a client subscribes (at most
-/// [`RECOVERED_HOLD`]), since the daemon does not serve yet. An exit that
+/// `RECOVERED_HOLD`), since the daemon does not serve yet. An exit that
 /// was published before the daemon went down may be published again.
 pub fn publish_recovered(events: &Exchange, recovery: Recovery) {
     let mut out = Vec::new();
