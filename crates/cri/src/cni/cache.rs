@@ -146,21 +146,18 @@ pub fn load_all(dir: &Path, sandbox: &str) -> Result<Vec<Entry>> {
 /// Forgets one attachment.
 pub fn remove(dir: &Path, sandbox: &str, ifname: &str) -> Result<()> {
     let path = sandbox_dir(dir, sandbox).join(format!("{ifname}.json"));
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(Error::Io {
-            what: "removing CNI result cache",
-            path,
-            source,
-        }),
-    }
+    forget(std::fs::remove_file(&path), path)
 }
 
 /// Forgets the sandbox.
 pub fn remove_sandbox(dir: &Path, sandbox: &str) -> Result<()> {
     let path = sandbox_dir(dir, sandbox);
-    match std::fs::remove_dir_all(&path) {
+    forget(std::fs::remove_dir_all(&path), path)
+}
+
+/// A removal that found nothing to remove succeeded.
+fn forget(removed: std::io::Result<()>, path: PathBuf) -> Result<()> {
+    match removed {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(source) => Err(Error::Io {

@@ -69,6 +69,18 @@ pub struct Wanted {
     pub tty: bool,
 }
 
+impl Wanted {
+    /// The streams of a request with these flags.
+    pub fn new(stdin: bool, stdout: bool, stderr: bool, tty: bool) -> Wanted {
+        Wanted {
+            stdin,
+            stdout,
+            stderr,
+            tty,
+        }
+    }
+}
+
 /// The streams a client opened.
 #[derive(Default)]
 struct Streams {

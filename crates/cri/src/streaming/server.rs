@@ -269,12 +269,7 @@ fn session_runner(cached: Cached, runtime: Arc<dyn Runtime>) -> Option<(Wanted, 
     match cached {
         Cached::PortForward(_) => None,
         Cached::Exec(req) => {
-            let wanted = Wanted {
-                stdin: req.stdin,
-                stdout: req.stdout,
-                stderr: req.stderr,
-                tty: req.tty,
-            };
+            let wanted = Wanted::new(req.stdin, req.stdout, req.stderr, req.tty);
             let run: RunFn = Box::new(move |io| {
                 Box::pin(async move {
                     match runtime.exec(&req, io).await {
@@ -286,12 +281,7 @@ fn session_runner(cached: Cached, runtime: Arc<dyn Runtime>) -> Option<(Wanted, 
             Some((wanted, run))
         }
         Cached::Attach(req) => {
-            let wanted = Wanted {
-                stdin: req.stdin,
-                stdout: req.stdout,
-                stderr: req.stderr,
-                tty: req.tty,
-            };
+            let wanted = Wanted::new(req.stdin, req.stdout, req.stderr, req.tty);
             let run: RunFn = Box::new(move |io| {
                 Box::pin(async move {
                     match runtime.attach(&req, io).await {
