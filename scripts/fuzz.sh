@@ -26,9 +26,13 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install --locked cargo-fuzz
 fi
 
-targets=$(cargo fuzz list --fuzz-dir fuzz)
-[[ -n $only ]] && targets=$only
-cargo fuzz build --fuzz-dir fuzz $targets >&2
+if [[ -n $only ]]; then
+  targets=$only
+  cargo fuzz build --fuzz-dir fuzz "$only" >&2
+else
+  targets=$(cargo fuzz list --fuzz-dir fuzz)
+  cargo fuzz build --fuzz-dir fuzz >&2
+fi
 
 failed=()
 for target in $targets; do

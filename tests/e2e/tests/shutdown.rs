@@ -17,14 +17,25 @@ fn daemon_stops_with_event_subscriptions_open() {
     let mut daemon = Daemon::start();
     let all = daemon.spawn_ctr(&["events"]);
     let filtered = daemon.spawn_ctr(&["events", "topic~=/namespaces/"]);
-    // Both subscriptions are live once they print an event.
-    let ns = format!("e2e-shutdown-{}", std::process::id());
-    daemon.ctr(&["namespaces", "create", &ns]).ok();
-    for sub in [&all, &filtered] {
+    // Both subscriptions are live once they print an event. `ctr events`
+    // subscribes some time after it starts, so keep making events (a new
+    // namespace each second) until both have printed one.
+    let mut seen = [false, false];
+    for attempt in 0..20 {
+        let ns = format!("e2e-shutdown-{}-{attempt}", std::process::id());
+        daemon.ctr(&["namespaces", "create", &ns]).ok();
+        for (i, sub) in [&all, &filtered].into_iter().enumerate() {
+            seen[i] = seen[i]
+                || sub.wait_stdout(Duration::from_secs(1), |s| s.contains("/namespaces/create"));
+        }
+        if seen == [true, true] {
+            break;
+        }
+    }
+    for (sub, seen) in [&all, &filtered].into_iter().zip(seen) {
         assert!(
-            sub.wait_stdout(Duration::from_secs(10), |s| s
-                .contains("/namespaces/create")),
-            "`{}` never printed the namespace event: {}",
+            seen,
+            "`{}` never printed a namespace event: {}",
             sub.cmdline(),
             sub.stdout()
         );
