@@ -234,15 +234,7 @@ pub fn docker_save_tar(rootfs: &BusyboxRootfs, tag: &str) -> PathBuf {
         .join("docker-save");
     let layer_tar = work.join("layer.tar.tmp");
     std::fs::create_dir_all(&work).unwrap_or_else(|e| panic!("mkdir {}: {e}", work.display()));
-    Cmd::new("tar")
-        .args(["-C"])
-        .args([rootfs.path()])
-        .args(["-cf"])
-        .args([&layer_tar])
-        .args(["."])
-        .run()
-        .ok();
-    let layer = std::fs::read(&layer_tar).unwrap_or_else(|e| panic!("reading layer: {e}"));
+    let layer = rootfs.layer_tar(&layer_tar);
     let diff_id = sha256_digest(&layer);
     let layer_dir = diff_id.trim_start_matches("sha256:").to_string();
     std::fs::create_dir_all(work.join(&layer_dir))

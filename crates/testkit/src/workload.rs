@@ -82,6 +82,21 @@ impl BusyboxRootfs {
         self.path().display().to_string()
     }
 
+    /// Tars this root filesystem into `dest` (an uncompressed layer) and
+    /// returns the layer's bytes. Uses `tar`.
+    #[track_caller]
+    pub fn layer_tar(&self, dest: &Path) -> Vec<u8> {
+        Cmd::new("tar")
+            .args(["-C"])
+            .args([self.path()])
+            .args(["-cf"])
+            .args([dest])
+            .args(["."])
+            .run()
+            .ok();
+        std::fs::read(dest).unwrap_or_else(|e| panic!("reading layer {}: {e}", dest.display()))
+    }
+
     /// Writes a one-layer OCI image layout tar of this root filesystem named
     /// `name` (e.g. `docker.io/library/e2e-busybox:latest`), next to the
     /// root filesystem, and returns its path. Uses `tar` and `gzip`.
@@ -89,15 +104,7 @@ impl BusyboxRootfs {
     pub fn oci_image_tar(&self, name: &str) -> PathBuf {
         let work = self.dir.path();
         let layer_tar = work.join("layer.tar");
-        Cmd::new("tar")
-            .args(["-C"])
-            .args([self.path()])
-            .args(["-cf"])
-            .args([&layer_tar])
-            .args(["."])
-            .run()
-            .ok();
-        let layer = std::fs::read(&layer_tar).unwrap_or_else(|e| panic!("reading layer: {e}"));
+        let layer = self.layer_tar(&layer_tar);
         let diff_id = sha256_digest(&layer);
         let gz = Cmd::new("gzip")
             .args(["-n", "-c"])

@@ -73,3 +73,21 @@ pub fn content_digests(daemon: &Daemon) -> Vec<String> {
 pub fn image_names(daemon: &Daemon) -> Vec<String> {
     daemon.ids("images")
 }
+
+/// Pushes local image `local` to `remote` over plain HTTP with `cratectl`
+/// and removes it locally, so the registry holds the only copy.
+#[track_caller]
+pub fn push_then_remove(daemon: &Daemon, remote: &str, local: &str) {
+    daemon
+        .cratectl(&[
+            "images",
+            "push",
+            "--plain-http",
+            "--progress",
+            "none",
+            remote,
+            local,
+        ])
+        .ok();
+    daemon.cratectl(&["images", "rm", "--sync", local]).ok();
+}

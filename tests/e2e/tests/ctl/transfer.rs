@@ -15,7 +15,9 @@
 //! with a whiteout and an opaque directory; a config per platform; an
 //! OCI index naming the host's platform and one other.
 
-use crate::common::{Daemon, assert_image_files, content_digests, image_names, snapshot_keys};
+use crate::common::{
+    Daemon, assert_image_files, content_digests, image_names, push_then_remove, snapshot_keys,
+};
 use crated_e2e::Cmd;
 use crated_e2e::image::{FileTar, TestImage, build_image, other_platform};
 use crated_e2e::registry::Registry;
@@ -310,18 +312,7 @@ fn ctr_pulls_what_cratectl_pushed() {
     daemon
         .cratectl_stdin(&["images", "import", "-"], image.oci_archive(local))
         .ok();
-    daemon
-        .cratectl(&[
-            "images",
-            "push",
-            "--plain-http",
-            "--progress",
-            "none",
-            &remote,
-            local,
-        ])
-        .ok();
-    daemon.cratectl(&["images", "rm", "--sync", local]).ok();
+    push_then_remove(&daemon, &remote, local);
     assert!(content_digests(&daemon).is_empty());
 
     daemon
@@ -390,18 +381,7 @@ fn pull_platforms() {
         .ok();
     assert!(snapshot_keys(&daemon).is_empty(), "--no-unpack");
     assert!(content_digests(&daemon).contains(&image.other_config));
-    daemon
-        .cratectl(&[
-            "images",
-            "push",
-            "--plain-http",
-            "--progress",
-            "none",
-            &remote,
-            local,
-        ])
-        .ok();
-    daemon.cratectl(&["images", "rm", "--sync", local]).ok();
+    push_then_remove(&daemon, &remote, local);
 
     // A hosts.toml that says the registry speaks HTTP replaces
     // --plain-http.

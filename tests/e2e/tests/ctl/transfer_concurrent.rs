@@ -9,7 +9,9 @@
 use crated_e2e::image::{TestImage, build_image};
 use crated_e2e::registry::Registry;
 
-use crate::common::{assert_image_files, content_digests, daemon, image_names, snapshot_keys};
+use crate::common::{
+    assert_image_files, content_digests, daemon, image_names, push_then_remove, snapshot_keys,
+};
 
 /// Pulls started together.
 const PULLS: usize = 10;
@@ -35,18 +37,7 @@ fn concurrent_transfer_pulls_of_one_image_all_succeed() {
             image.oci_archive(local),
         )
         .ok();
-    daemon
-        .cratectl(&[
-            "images",
-            "push",
-            "--plain-http",
-            "--progress",
-            "none",
-            &remote,
-            local,
-        ])
-        .ok();
-    daemon.cratectl(&["images", "rm", "--sync", local]).ok();
+    push_then_remove(&daemon, &remote, local);
     assert!(content_digests(&daemon).is_empty());
 
     let outputs: Vec<_> = std::thread::scope(|scope| {
