@@ -19,6 +19,12 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 step "installing dependencies"
 scripts/install-deps.sh
 
+# Every package of the lock file, for every platform: `cargo metadata`
+# (the unprivileged lane, cargo deny) reads them all, and a fresh cache has
+# only what a build downloaded.
+step "cargo fetch --locked"
+cargo fetch --locked
+
 step "cargo build --workspace --all-targets"
 cargo build --workspace --all-targets
 

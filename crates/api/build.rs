@@ -82,17 +82,22 @@ fn main() -> Result<(), Box<dyn Error>> {
 
 /// The source directory of the `containerd-client` package this crate
 /// depends on, from `cargo metadata` (offline: it only reads the lock file
-/// and the package cache cargo already filled for this build).
+/// and the package cache cargo already filled for this build; filtered to
+/// the build's target, whose packages are the ones cargo downloaded — a
+/// fresh cache lacks other platforms' packages).
 fn containerd_client_dir() -> Result<PathBuf, Box<dyn Error>> {
     let cargo = env::var_os("CARGO").ok_or("CARGO is not set: run the build through cargo")?;
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").ok_or("no CARGO_MANIFEST_DIR")?)
         .join("Cargo.toml");
+    let target = env::var("TARGET").map_err(|_| "TARGET is not set: run the build through cargo")?;
     let output = Command::new(cargo)
         .args([
             "metadata",
             "--format-version",
             "1",
             "--offline",
+            "--filter-platform",
+            &target,
             "--manifest-path",
         ])
         .arg(&manifest)
