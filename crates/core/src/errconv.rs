@@ -24,7 +24,7 @@ mod grpc;
 #[cfg(feature = "ttrpc")]
 mod ttrpc;
 #[cfg(feature = "grpc")]
-pub use grpc::status;
+pub use grpc::{bare_status, status};
 #[cfg(feature = "ttrpc")]
 pub use ttrpc::{ttrpc_code, ttrpc_error};
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tonic::{Code, Status};
 
 use super::{error_from_wire, wire_code};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 
 /// The status containerd would send for `err`: its code from
 /// [`wire_code`], its text `<message>: <kind>`, and `err` itself kept as the
@@ -30,4 +30,12 @@ impl Error {
     pub fn from_status(status: &Status) -> Error {
         error_from_wire(status.code() as i32, status.message())
     }
+}
+
+/// A status whose text is exactly `message`, without the kind suffix: the
+/// few answers containerd's services build with `status.Errorf` rather
+/// than from an errdefs error (e.g. content Write's `blob with expected
+/// digest … exists`).
+pub fn bare_status(kind: ErrorKind, message: impl Into<String>) -> Status {
+    Status::new(Code::from_i32(wire_code(kind)), message.into())
 }
