@@ -191,11 +191,17 @@ pub fn from_io(what: impl Display, err: io::Error) -> Error {
 /// that an earlier one already contains (an [`Error`] spells out its
 /// cause, and so do many wrappers).
 pub fn chain_text(err: &(dyn StdError + 'static)) -> String {
+    chain_text_where(err, |_| true)
+}
+
+/// Like [`chain_text`], leaving out the texts `keep` refuses (a library's
+/// generic wrapper text such as tonic's `transport error`).
+pub fn chain_text_where(err: &(dyn StdError + 'static), keep: impl Fn(&str) -> bool) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut current = Some(err);
     while let Some(e) = current {
         let text = e.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+        if !text.is_empty() && keep(&text) && !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
         current = e.source();
