@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, SecondsFormat, Utc};
 use crated_core::{Error, ErrorKind, Result};
 
-/// Wraps an I/O error as `Unknown`, saying what was being done on which path.
+/// Wraps an I/O error, saying what was being done on which path; the kind
+/// comes from `crated_core::errconv`'s table and the I/O error stays the
+/// source.
 pub(crate) fn io_error(what: &str, path: &Path, err: io::Error) -> Error {
-    Error::unknown(format!("{what} {}: {err}", path.display()))
+    crated_core::errconv::from_io(format_args!("{what} {}", path.display()), err)
 }
 
 /// Whether `err` means the path does not exist.

@@ -16,6 +16,7 @@
 use std::error::Error as StdError;
 use std::fmt::Display;
 use std::io;
+use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind};
 
@@ -172,18 +173,50 @@ pub fn io_kind(err: &io::Error) -> ErrorKind {
     }
 }
 
-/// An error for `what` failing with the I/O error `err`: its kind from
-/// [`io_kind`], `err` kept as the source. An I/O error that wraps a crated
-/// [`Error`] gives back that error, prefixed with `what`.
+/// An error for `what` failing with the I/O error `err`: the
+/// [`From<io::Error>`](Error#impl-From<Error>-for-Error) conversion with
+/// `what` in front.
 pub fn from_io(what: impl Display, err: io::Error) -> Error {
-    if !err.get_ref().is_some_and(|e| e.is::<Error>()) {
-        return Error::with_source(io_kind(&err), what, err);
+    Error::from(err).context(what)
+}
+
+/// An I/O error as a crated error: its kind from [`io_kind`], its text, and
+/// the I/O error kept as the source. An I/O error that wraps a crated
+/// [`Error`] (from a reader that verifies what it reads) gives that error
+/// back.
+impl From<io::Error> for Error {
+    fn from(err: io::Error) -> Error {
+        let kind = io_kind(&err);
+        if !err.get_ref().is_some_and(|e| e.is::<Error>()) {
+            return Error::from_parts(kind, err.to_string(), Some(Arc::new(err)));
+        }
+        match err.into_inner().map(|inner| inner.downcast::<Error>()) {
+            Some(Ok(ours)) => *ours,
+            Some(Err(other)) => Error::from_parts(kind, other.to_string(), Some(other.into())),
+            None => Error::new(kind, "i/o error"),
+        }
     }
-    let kind = io_kind(&err);
-    match err.into_inner().map(|inner| inner.downcast::<Error>()) {
-        Some(Ok(ours)) => ours.context(what),
-        Some(Err(other)) => Error::with_shared_source(kind, what, other.into()),
-        None => Error::new(kind, what.to_string()),
+}
+
+/// A crated error carried through an [`io::Error`] (for readers and
+/// writers that must answer I/O errors); [`io_kind`] and
+/// `From<io::Error>` get it back whole.
+impl From<Error> for io::Error {
+    fn from(err: Error) -> io::Error {
+        use io::ErrorKind as Io;
+        let kind = match err.kind() {
+            ErrorKind::NotFound => Io::NotFound,
+            ErrorKind::AlreadyExists => Io::AlreadyExists,
+            ErrorKind::PermissionDenied | ErrorKind::Unauthenticated => Io::PermissionDenied,
+            ErrorKind::FailedPrecondition | ErrorKind::DataLoss | ErrorKind::InvalidArgument => {
+                Io::InvalidData
+            }
+            ErrorKind::Unavailable => Io::ConnectionAborted,
+            ErrorKind::DeadlineExceeded => Io::TimedOut,
+            ErrorKind::NotImplemented => Io::Unsupported,
+            _ => Io::Other,
+        };
+        io::Error::new(kind, err)
     }
 }
 

@@ -126,11 +126,7 @@ impl Eq for Error {}
 impl Error {
     /// An error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
-            kind,
-            message: message.into(),
-            source: None,
-        }
+        Self::from_parts(kind, message.into(), None)
     }
 
     /// An error of `kind` saying `message`, caused by `source`: the message
@@ -146,11 +142,23 @@ impl Error {
 
     /// Like [`Error::with_source`], for a cause that is already shared.
     pub fn with_shared_source(kind: ErrorKind, message: impl fmt::Display, source: Source) -> Self {
+        Self::from_parts(kind, format!("{message}: {source}"), Some(source))
+    }
+
+    /// An error from its three parts, the message taken as it is.
+    pub(crate) fn from_parts(kind: ErrorKind, message: String, source: Option<Source>) -> Self {
         Error {
             kind,
-            message: format!("{message}: {source}"),
-            source: Some(source),
+            message,
+            source,
         }
+    }
+
+    /// `err` itself as a crated error: its kind and text, and `err` kept as
+    /// the source so callers can still downcast to it. Crate error enums
+    /// convert into [`Error`] with this.
+    pub fn wrap<E: HasKind + StdError + Send + Sync + 'static>(err: E) -> Self {
+        Self::from_parts(err.kind(), err.to_string(), Some(Arc::new(err)))
     }
 
     /// The class of this error.

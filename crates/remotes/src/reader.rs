@@ -12,7 +12,6 @@ use crated_core::image::Descriptor;
 use crated_core::{Error, ErrorKind, Result};
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::error::into_io;
 use crate::fetcher::{Opened, open};
 use crate::request::Base;
 
@@ -86,7 +85,7 @@ impl FetchReader {
         );
         if !transient || self.failures >= retry.attempts.max(1) {
             self.state = State::Done;
-            return Err(into_io(err));
+            return Err(std::io::Error::from(err));
         }
         tracing::debug!(error = %err, digest = %self.desc.digest, offset = self.offset, "resuming fetch");
         let (base, desc, offset) = (self.base.clone(), self.desc.clone(), self.offset);

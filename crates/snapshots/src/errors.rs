@@ -3,22 +3,11 @@
 use std::io;
 use std::path::Path;
 
-use crated_core::{Error, ErrorKind};
-
-/// The containerd kind of an I/O error.
-pub(crate) fn io_kind(e: &io::Error) -> ErrorKind {
-    match e.kind() {
-        io::ErrorKind::NotFound => ErrorKind::NotFound,
-        io::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
-        io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
-        io::ErrorKind::Unsupported => ErrorKind::NotImplemented,
-        _ => ErrorKind::Unknown,
-    }
-}
+use crated_core::Error;
 
 /// An error for `what` failing on `path` with `e`.
 pub(crate) fn io_error(what: &str, path: &Path, e: io::Error) -> Error {
-    Error::new(io_kind(&e), format!("{what} {}: {e}", path.display()))
+    crated_core::errconv::from_io(format_args!("{what} {}", path.display()), e)
 }
 
 /// An error for `what` failing on `path` with `errno`.

@@ -186,3 +186,24 @@ fn every_kind_round_trips_through_ttrpc() {
         ::ttrpc::Code::FAILED_PRECONDITION
     );
 }
+
+#[test]
+fn a_typed_error_wraps_with_its_kind_and_stays_downcastable() {
+    #[derive(Debug)]
+    struct Busy;
+    impl std::fmt::Display for Busy {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("device busy")
+        }
+    }
+    impl StdError for Busy {}
+    impl crate::HasKind for Busy {
+        fn kind(&self) -> ErrorKind {
+            ErrorKind::Unavailable
+        }
+    }
+    let err = Error::wrap(Busy);
+    assert_eq!(err.to_string(), "device busy: unavailable");
+    assert!(StdError::source(&err).is_some_and(|s| s.is::<Busy>()));
+    assert_eq!(chain_text(&err), "device busy: unavailable");
+}
