@@ -134,10 +134,11 @@ pub(crate) fn error_chain(err: &(dyn StdError + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crated_core::errconv::bare_status;
 
     #[test]
     fn a_daemon_status_keeps_its_text_once() {
-        let status = Status::not_found("namespace \"foo\": not found");
+        let status = bare_status(ErrorKind::NotFound, "namespace \"foo\": not found");
         let err = Error::from_status(status, std::path::Path::new("/x.sock"));
         assert!(err.is_not_found());
         assert_eq!(err.to_string(), "namespace \"foo\": not found");
@@ -145,7 +146,7 @@ mod tests {
 
     #[test]
     fn server_unavailable_is_not_a_connect_error() {
-        let status = Status::unavailable("ref locked");
+        let status = bare_status(ErrorKind::Unavailable, "ref locked");
         let err = Error::from_status(status, std::path::Path::new("/x.sock"));
         assert!(matches!(err, Error::Daemon(_)));
         assert_eq!(err.kind(), ErrorKind::Unavailable);

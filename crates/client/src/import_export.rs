@@ -375,7 +375,7 @@ impl Read for StreamReader<'_> {
                     self.pending = chunk;
                     self.offset = 0;
                 }
-                Some(Err(err)) => return Err(std::io::Error::other(err.to_string())),
+                Some(Err(err)) => return Err(std::io::Error::other(err)),
             }
         }
         let n = buf.len().min(self.pending.len() - self.offset);

@@ -44,7 +44,7 @@ impl Read for BlobReader {
         let n = self
             .inner
             .read_at(buf, self.offset)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+            .map_err(std::io::Error::from)?;
         self.offset += n as u64;
         Ok(n)
     }

@@ -30,9 +30,7 @@ pub(crate) struct IngestWriter {
 
 impl Write for IngestWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.inner
-            .write(buf)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        self.inner.write(buf).map_err(std::io::Error::from)?;
         self.written += buf.len() as i64;
         Ok(buf.len())
     }
