@@ -57,7 +57,11 @@ impl Shim {
                 ))
             })?
             .map_err(|e| {
-                Error::unavailable(format!("connecting to shim at {}: {e}", bootstrap.address))
+                Error::with_source(
+                    ErrorKind::Unavailable,
+                    format_args!("connecting to shim at {}", bootstrap.address),
+                    e,
+                )
             })?;
         Ok(Shim {
             client,
@@ -86,9 +90,13 @@ impl Shim {
         req: &Req,
         timeout: Option<Duration>,
     ) -> Result<Resp> {
-        let payload = req
-            .write_to_bytes()
-            .map_err(|e| Error::internal(format!("encoding {method} request: {e}")))?;
+        let payload = req.write_to_bytes().map_err(|e| {
+            Error::with_source(
+                ErrorKind::Internal,
+                format_args!("encoding {method} request"),
+                e,
+            )
+        })?;
         let mut request = ttrpc::Request::new();
         request.service = self.api.service().to_string();
         request.method = method.to_string();
@@ -112,8 +120,13 @@ impl Shim {
             None => call.await,
         }
         .map_err(|e| from_ttrpc(e, &what))?;
-        Resp::parse_from_bytes(&response.payload)
-            .map_err(|e| Error::internal(format!("decoding {what} response: {e}")))
+        Resp::parse_from_bytes(&response.payload).map_err(|e| {
+            Error::with_source(
+                ErrorKind::Internal,
+                format_args!("decoding {what} response"),
+                e,
+            )
+        })
     }
 
     /// Creates the task.
