@@ -84,12 +84,10 @@ pub(crate) fn read_time(path: &Path) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text.trim())
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {
-            Error::new(
+            Error::with_source(
                 ErrorKind::DataLoss,
-                format!(
-                    "timestamp file {}: cannot parse {text:?}: {e}",
-                    path.display()
-                ),
+                format_args!("timestamp file {}: cannot parse {text:?}", path.display()),
+                e,
             )
         })
 }
