@@ -174,8 +174,7 @@ pub fn io_kind(err: &io::Error) -> ErrorKind {
 }
 
 /// An error for `what` failing with the I/O error `err`: the
-/// [`From<io::Error>`](Error#impl-From<Error>-for-Error) conversion with
-/// `what` in front.
+/// `From<io::Error>` conversion below, with `what` in front.
 pub fn from_io(what: impl Display, err: io::Error) -> Error {
     Error::from(err).context(what)
 }
