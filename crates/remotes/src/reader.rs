@@ -124,10 +124,11 @@ impl FetchReader {
                         }
                     }
                     Some(Err(e)) => {
-                        let err = Error::unavailable(format!(
-                            "reading {} at offset {}: {e}",
-                            self.desc.digest, self.offset
-                        ));
+                        let err = Error::with_source(
+                            ErrorKind::Unavailable,
+                            format_args!("reading {} at offset {}", self.desc.digest, self.offset),
+                            e,
+                        );
                         self.reopen_or_fail(err)?;
                     }
                     None => match self.size {

@@ -123,16 +123,37 @@ pub fn load_or_create_uuid(dir: &Path) -> Result<String, Error> {
             tracing::warn!(path = %path.display(), "invalid server uuid; generating a new one")
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::internal(format!("reading {}: {e}", path.display()))),
+        Err(e) => {
+            return Err(Error::with_source(
+                ErrorKind::Internal,
+                format_args!("reading {}", path.display()),
+                e,
+            ));
+        }
     }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::with_source(
+            ErrorKind::Internal,
+            format_args!("creating {}", dir.display()),
+            e,
+        )
+    })?;
     let id = uuid::Uuid::new_v4().to_string();
     let tmp = dir.join("uuid.tmp");
-    std::fs::write(&tmp, &id)
-        .map_err(|e| Error::internal(format!("writing {}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, &path)
-        .map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))?;
+    std::fs::write(&tmp, &id).map_err(|e| {
+        Error::with_source(
+            ErrorKind::Internal,
+            format_args!("writing {}", tmp.display()),
+            e,
+        )
+    })?;
+    std::fs::rename(&tmp, &path).map_err(|e| {
+        Error::with_source(
+            ErrorKind::Internal,
+            format_args!("writing {}", path.display()),
+            e,
+        )
+    })?;
     Ok(id)
 }
 
