@@ -1,29 +1,14 @@
-//! Mapping of I/O failures onto crated's error kinds.
+//! I/O failures as crated errors (kinds from `crated_core::errconv`).
 
 use std::fmt::Display;
 use std::io;
 
-use crated_core::{Error, ErrorKind};
-
-/// The containerd error kind that best describes an I/O failure.
-pub(crate) fn kind_of(err: &io::Error) -> ErrorKind {
-    use io::ErrorKind as K;
-    match err.kind() {
-        K::NotFound => ErrorKind::NotFound,
-        K::AlreadyExists => ErrorKind::AlreadyExists,
-        K::PermissionDenied => ErrorKind::PermissionDenied,
-        K::UnexpectedEof => ErrorKind::DataLoss,
-        K::InvalidData | K::InvalidInput => ErrorKind::InvalidArgument,
-        K::StorageFull | K::QuotaExceeded => ErrorKind::ResourceExhausted,
-        _ => ErrorKind::Unknown,
-    }
-}
+use crated_core::Error;
 
 /// Wraps an I/O error, saying what was being done (`what` names the entry
 /// or path).
 pub(crate) fn io_error(what: impl Display, err: impl Into<io::Error>) -> Error {
-    let err = err.into();
-    Error::new(kind_of(&err), format!("{what}: {err}"))
+    crated_core::errconv::from_io(what, err.into())
 }
 
 /// Shorthand for mapping `Result<T, E: Into<io::Error>>` with [`io_error`].
@@ -46,6 +31,7 @@ pub(crate) fn show(path: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crated_core::ErrorKind;
 
     #[test]
     fn maps_kinds() {

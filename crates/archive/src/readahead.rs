@@ -97,7 +97,7 @@ fn produce<R: Read>(
                      (decompression bomb?); raise the apply size limit if the layer is legitimate"
                 ),
             );
-            let _ = tx.send(Err(io::Error::other(err.message().to_owned())));
+            let _ = tx.send(Err(io::Error::from(err.clone())));
             return Err(err);
         }
         hasher.update(&buf[..filled]);

@@ -1,10 +1,11 @@
-//! The client's error type and the one mapping from gRPC status codes back
-//! to containerd's error kinds.
+//! The client's error type; gRPC statuses decode through
+//! [`crated_core::errconv`].
 
 use std::error::Error as StdError;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crated_core::errconv::chain_text_where;
 use crated_core::{ErrorKind, HasKind};
 use tonic::{Code, Status};
 
@@ -95,7 +96,7 @@ impl Error {
                 reason,
             };
         }
-        Error::Daemon(error_from_status(&status))
+        Error::Daemon(crated_core::Error::from_status(&status))
     }
 
     pub(crate) fn protocol(message: impl Into<String>) -> Error {
@@ -127,91 +128,25 @@ impl From<crated_core::Error> for Error {
 /// The messages of an error and its sources, joined with `: `, skipping
 /// repeats and tonic's generic "transport error".
 pub(crate) fn error_chain(err: &(dyn StdError + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut current = Some(err);
-    while let Some(e) = current {
-        let text = e.to_string();
-        if text != "transport error" && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        current = e.source();
-    }
-    parts.join(": ")
-}
-
-/// The containerd error kind for a gRPC status code, the inverse of
-/// containerd's `errdefs.ToGRPC`.
-pub fn kind_from_code(code: Code) -> ErrorKind {
-    match code {
-        Code::Ok | Code::Unknown => ErrorKind::Unknown,
-        Code::Cancelled => ErrorKind::Canceled,
-        Code::InvalidArgument => ErrorKind::InvalidArgument,
-        Code::DeadlineExceeded => ErrorKind::DeadlineExceeded,
-        Code::NotFound => ErrorKind::NotFound,
-        Code::AlreadyExists => ErrorKind::AlreadyExists,
-        Code::PermissionDenied => ErrorKind::PermissionDenied,
-        Code::ResourceExhausted => ErrorKind::ResourceExhausted,
-        Code::FailedPrecondition => ErrorKind::FailedPrecondition,
-        Code::Aborted => ErrorKind::Aborted,
-        Code::OutOfRange => ErrorKind::OutOfRange,
-        Code::Unimplemented => ErrorKind::NotImplemented,
-        Code::Internal => ErrorKind::Internal,
-        Code::Unavailable => ErrorKind::Unavailable,
-        Code::DataLoss => ErrorKind::DataLoss,
-        Code::Unauthenticated => ErrorKind::Unauthenticated,
-    }
-}
-
-/// Turns a gRPC status into crated's common error, keeping the daemon's
-/// message. containerd ends its messages with the kind (`…: not found`);
-/// that suffix is dropped because [`crated_core::Error`] prints the kind
-/// itself.
-pub fn error_from_status(status: &Status) -> crated_core::Error {
-    let kind = kind_from_code(status.code());
-    let message = status.message();
-    let suffix = format!(": {}", kind.as_str());
-    let message = match message.strip_suffix(&suffix) {
-        Some(rest) if !rest.is_empty() => rest,
-        _ if message.is_empty() || message == kind.as_str() => "request failed",
-        _ => message,
-    };
-    crated_core::Error::new(kind, message)
+    chain_text_where(err, |text| text != "transport error")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crated_core::errconv::bare_status;
 
     #[test]
-    fn maps_codes_like_errdefs() {
-        assert_eq!(kind_from_code(Code::NotFound), ErrorKind::NotFound);
-        assert_eq!(
-            kind_from_code(Code::Unimplemented),
-            ErrorKind::NotImplemented
-        );
-        assert_eq!(
-            kind_from_code(Code::FailedPrecondition),
-            ErrorKind::FailedPrecondition
-        );
-        assert_eq!(kind_from_code(Code::Cancelled), ErrorKind::Canceled);
-    }
-
-    #[test]
-    fn strips_the_kind_suffix_once() {
-        let err = error_from_status(&Status::not_found("namespace \"foo\": not found"));
-        assert_eq!(err.message(), "namespace \"foo\"");
+    fn a_daemon_status_keeps_its_text_once() {
+        let status = bare_status(ErrorKind::NotFound, "namespace \"foo\": not found");
+        let err = Error::from_status(status, std::path::Path::new("/x.sock"));
+        assert!(err.is_not_found());
         assert_eq!(err.to_string(), "namespace \"foo\": not found");
-
-        let err = error_from_status(&Status::invalid_argument("bad digest"));
-        assert_eq!(err.to_string(), "bad digest: invalid argument");
-
-        let err = error_from_status(&Status::not_found("not found"));
-        assert_eq!(err.to_string(), "request failed: not found");
     }
 
     #[test]
     fn server_unavailable_is_not_a_connect_error() {
-        let status = Status::unavailable("ref locked");
+        let status = bare_status(ErrorKind::Unavailable, "ref locked");
         let err = Error::from_status(status, std::path::Path::new("/x.sock"));
         assert!(matches!(err, Error::Daemon(_)));
         assert_eq!(err.kind(), ErrorKind::Unavailable);

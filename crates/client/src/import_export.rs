@@ -313,9 +313,11 @@ impl BlobSink for ContentSink {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     write.abort();
-                    return Err(crated_core::Error::invalid_argument(format!(
-                        "reading the image archive: {e}"
-                    )));
+                    return Err(crated_core::Error::with_source(
+                        ErrorKind::InvalidArgument,
+                        "reading the image archive",
+                        e,
+                    ));
                 }
             };
             hasher.update(&buf[..n]);
@@ -331,9 +333,11 @@ impl BlobSink for ContentSink {
             Ok(Ok(_)) => {}
             Ok(Err(err)) => return Err(self.fail(err)),
             Err(e) => {
-                return Err(crated_core::Error::internal(format!(
-                    "content write task: {e}"
-                )));
+                return Err(crated_core::Error::with_source(
+                    ErrorKind::Internal,
+                    "content write task",
+                    e,
+                ));
             }
         }
         let digest = hasher.finish();
@@ -375,7 +379,7 @@ impl Read for StreamReader<'_> {
                     self.pending = chunk;
                     self.offset = 0;
                 }
-                Some(Err(err)) => return Err(std::io::Error::other(err.to_string())),
+                Some(Err(err)) => return Err(std::io::Error::other(err)),
             }
         }
         let n = buf.len().min(self.pending.len() - self.offset);

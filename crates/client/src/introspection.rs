@@ -9,7 +9,7 @@ use crated_core::ErrorKind;
 
 use crate::client::Client;
 use crate::convert;
-use crate::error::{Result, kind_from_code};
+use crate::error::Result;
 
 /// The message containerd puts in a plugin's init error when the plugin
 /// chose not to load (`plugin.ErrSkipPlugin`).
@@ -213,7 +213,7 @@ fn plugin_from_api(p: api::Plugin) -> Plugin {
         capabilities: p.capabilities,
         init_error: p.init_err.map(|s| PluginError {
             code: s.code,
-            kind: kind_from_code(tonic::Code::from_i32(s.code)),
+            kind: crated_core::errconv::kind_from_wire(s.code, &s.message),
             message: s.message,
         }),
     }

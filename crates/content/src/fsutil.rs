@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, SecondsFormat, Utc};
 use crated_core::{Error, ErrorKind, Result};
 
-/// Wraps an I/O error as `Unknown`, saying what was being done on which path.
+/// Wraps an I/O error, saying what was being done on which path; the kind
+/// comes from `crated_core::errconv`'s table and the I/O error stays the
+/// source.
 pub(crate) fn io_error(what: &str, path: &Path, err: io::Error) -> Error {
-    Error::unknown(format!("{what} {}: {err}", path.display()))
+    crated_core::errconv::from_io(format_args!("{what} {}", path.display()), err)
 }
 
 /// Whether `err` means the path does not exist.
@@ -82,12 +84,10 @@ pub(crate) fn read_time(path: &Path) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text.trim())
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| {
-            Error::new(
+            Error::with_source(
                 ErrorKind::DataLoss,
-                format!(
-                    "timestamp file {}: cannot parse {text:?}: {e}",
-                    path.display()
-                ),
+                format_args!("timestamp file {}: cannot parse {text:?}", path.display()),
+                e,
             )
         })
 }

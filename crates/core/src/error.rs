@@ -1,6 +1,8 @@
 //! One error vocabulary for every crate: the kinds of containerd's errdefs.
 
+use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 
 /// The kind of a failure, mirroring containerd's `errdefs` classes. Each maps
 /// to exactly one gRPC status code at the API boundary.
@@ -76,23 +78,87 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// The cause an [`Error`] carries: any error, shared so `Error` stays `Clone`.
+pub type Source = Arc<dyn StdError + Send + Sync + 'static>;
+
 /// An error with a containerd kind and a message that says what failed, on
 /// what, and what to do. Crate-specific error enums convert into this at the
 /// service boundary.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}: {kind}")]
+///
+/// It prints as containerd does, `<message>: <kind>`. An error made with
+/// [`Error::with_source`] (or [`Error::from_io`](crate::errconv)) keeps its
+/// cause: the cause's text is part of the message, as with Go's
+/// `fmt.Errorf("%s: %w")`, so the wire text carries it, and
+/// [`std::error::Error::source`] returns the cause itself for callers that
+/// inspect it. Chain printers skip the repeat (see
+/// [`errconv::chain_text`](crate::errconv::chain_text)).
+#[derive(Debug, Clone)]
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    source: Option<Source>,
 }
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.message, self.kind)
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
+    }
+}
+
+/// Two errors are equal when their kind and message are: the cause is
+/// already spelled out in the message.
+impl PartialEq for Error {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.message == other.message
+    }
+}
+
+impl Eq for Error {}
 
 impl Error {
     /// An error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self::from_parts(kind, message.into(), None)
+    }
+
+    /// An error of `kind` saying `message`, caused by `source`: the message
+    /// becomes `<message>: <source>` and [`std::error::Error::source`]
+    /// returns `source`.
+    pub fn with_source(
+        kind: ErrorKind,
+        message: impl fmt::Display,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        Self::with_shared_source(kind, message, Arc::new(source))
+    }
+
+    /// Like [`Error::with_source`], for a cause that is already shared.
+    pub fn with_shared_source(kind: ErrorKind, message: impl fmt::Display, source: Source) -> Self {
+        Self::from_parts(kind, format!("{message}: {source}"), Some(source))
+    }
+
+    /// An error from its three parts, the message taken as it is.
+    pub(crate) fn from_parts(kind: ErrorKind, message: String, source: Option<Source>) -> Self {
         Error {
             kind,
-            message: message.into(),
+            message,
+            source,
         }
+    }
+
+    /// `err` itself as a crated error: its kind and text, and `err` kept as
+    /// the source so callers can still downcast to it. Crate error enums
+    /// convert into [`Error`] with this.
+    pub fn wrap<E: HasKind + StdError + Send + Sync + 'static>(err: E) -> Self {
+        Self::from_parts(err.kind(), err.to_string(), Some(Arc::new(err)))
     }
 
     /// The class of this error.
@@ -105,7 +171,13 @@ impl Error {
         &self.message
     }
 
-    /// Prefixes the message with what was being done.
+    /// The cause this error carries, if any (the same as
+    /// [`std::error::Error::source`], with its sharing and thread bounds).
+    pub fn cause(&self) -> Option<&Source> {
+        self.source.as_ref()
+    }
+
+    /// Prefixes the message with what was being done; the cause stays.
     pub fn context(mut self, what: impl fmt::Display) -> Self {
         self.message = format!("{what}: {}", self.message);
         self
@@ -182,5 +254,29 @@ mod tests {
     fn context_prefixes_message() {
         let err = Error::invalid_argument("bad").context("namespace \"x\"");
         assert_eq!(err.message(), "namespace \"x\": bad");
+    }
+
+    #[test]
+    fn with_source_keeps_the_cause_and_its_text() {
+        let io = std::io::Error::other("disk on fire");
+        let err = Error::with_source(ErrorKind::Internal, "writing blob", io).context("commit");
+        assert_eq!(
+            err.to_string(),
+            "commit: writing blob: disk on fire: internal"
+        );
+        let cause = StdError::source(&err).map(ToString::to_string);
+        assert_eq!(cause.as_deref(), Some("disk on fire"));
+        let io = err.cause().and_then(|c| c.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            io.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::Other)
+        );
+    }
+
+    #[test]
+    fn equality_ignores_the_shared_cause() {
+        let a = Error::with_source(ErrorKind::NotFound, "x", std::io::Error::other("y"));
+        assert_eq!(a, Error::not_found("x: y"));
+        assert_ne!(a, Error::unknown("x: y"));
     }
 }

@@ -6,6 +6,7 @@
 pub mod container;
 pub mod content;
 pub mod digest;
+pub mod errconv;
 pub mod error;
 pub mod filters;
 pub mod identifiers;

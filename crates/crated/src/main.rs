@@ -243,7 +243,7 @@ fn main() {
         }
     };
     if let Err(e) = runtime.block_on(run(cli)) {
-        eprintln!("crated: {e:#}");
+        eprintln!("crated: {}", crated_core::errconv::chain_text(e.as_ref()));
         std::process::exit(1);
     }
 }

@@ -46,7 +46,7 @@ fn main() -> ExitCode {
         }
         Err(err) => {
             tracing::debug!("error: {err:?}");
-            eprintln!("cratectl: {}", one_line(&format!("{err:#}")));
+            eprintln!("cratectl: {}", one_line(&commands::error_text(&err)));
             ExitCode::FAILURE
         }
     }

@@ -161,7 +161,13 @@ fn empty_dir() -> Result<EmptyDir> {
         match std::fs::create_dir(&path) {
             Ok(()) => return Ok(EmptyDir(path)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::internal(format!("creating {}: {e}", path.display()))),
+            Err(e) => {
+                return Err(Error::with_source(
+                    crated_core::ErrorKind::Internal,
+                    format_args!("creating {}", path.display()),
+                    e,
+                ));
+            }
         }
     }
     Err(Error::internal(

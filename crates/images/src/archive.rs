@@ -80,7 +80,11 @@ pub fn normalize_name(name: &str) -> String {
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Error {
-    Error::invalid_argument(format!("reading image archive: {what}: {e}"))
+    Error::with_source(
+        crated_core::ErrorKind::InvalidArgument,
+        format_args!("reading image archive: {what}"),
+        e,
+    )
 }
 
 fn blob_path_digest(path: &str) -> Option<String> {
@@ -201,8 +205,13 @@ fn import_docker(
     files: &HashMap<String, (String, i64, String)>,
     sink: &mut dyn BlobSink,
 ) -> Result<Vec<Imported>> {
-    let entries: Vec<DockerEntry> = serde_json::from_slice(bytes)
-        .map_err(|e| Error::invalid_argument(format!("invalid docker manifest.json: {e}")))?;
+    let entries: Vec<DockerEntry> = serde_json::from_slice(bytes).map_err(|e| {
+        Error::with_source(
+            crated_core::ErrorKind::InvalidArgument,
+            "invalid docker manifest.json",
+            e,
+        )
+    })?;
     let find = |p: &str| {
         files
             .get(p)
@@ -238,8 +247,9 @@ fn import_docker(
             layers,
             annotations: HashMap::new(),
         };
-        let body = serde_json::to_vec(&manifest)
-            .map_err(|e| Error::internal(format!("encoding manifest: {e}")))?;
+        let body = serde_json::to_vec(&manifest).map_err(|e| {
+            Error::with_source(crated_core::ErrorKind::Internal, "encoding manifest", e)
+        })?;
         let (digest, size) = sink.put(None, &mut body.as_slice())?;
         let target = Descriptor {
             media_type: media::DOCKER_MANIFEST.into(),
@@ -259,10 +269,13 @@ fn import_docker(
 
 fn read_all(source: &dyn BlobSource, digest: &str) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
-    source
-        .open(digest)?
-        .read_to_end(&mut buf)
-        .map_err(|e| Error::internal(format!("reading blob {digest}: {e}")))?;
+    source.open(digest)?.read_to_end(&mut buf).map_err(|e| {
+        Error::with_source(
+            crated_core::ErrorKind::Internal,
+            format_args!("reading blob {digest}"),
+            e,
+        )
+    })?;
     Ok(buf)
 }
 
@@ -277,9 +290,13 @@ fn append(
     header.set_mode(0o444);
     header.set_mtime(0);
     header.set_entry_type(tar::EntryType::Regular);
-    builder
-        .append_data(&mut header, path, data)
-        .map_err(|e| Error::internal(format!("writing {path} to the archive: {e}")))
+    builder.append_data(&mut header, path, data).map_err(|e| {
+        Error::with_source(
+            crated_core::ErrorKind::Internal,
+            format_args!("writing {path} to the archive"),
+            e,
+        )
+    })
 }
 
 /// Writes the images into an OCI layout tar that `docker load` reads too
@@ -361,25 +378,31 @@ pub fn export(
             .collect(),
         annotations: HashMap::new(),
     };
-    let index = serde_json::to_vec(&index)
-        .map_err(|e| Error::internal(format!("encoding index.json: {e}")))?;
+    let index = serde_json::to_vec(&index).map_err(|e| {
+        Error::with_source(crated_core::ErrorKind::Internal, "encoding index.json", e)
+    })?;
     append(
         &mut builder,
         "index.json",
         index.len() as u64,
         &mut index.as_slice(),
     )?;
-    let docker = serde_json::to_vec(&docker)
-        .map_err(|e| Error::internal(format!("encoding manifest.json: {e}")))?;
+    let docker = serde_json::to_vec(&docker).map_err(|e| {
+        Error::with_source(
+            crated_core::ErrorKind::Internal,
+            "encoding manifest.json",
+            e,
+        )
+    })?;
     append(
         &mut builder,
         "manifest.json",
         docker.len() as u64,
         &mut docker.as_slice(),
     )?;
-    builder
-        .finish()
-        .map_err(|e| Error::internal(format!("finishing the archive: {e}")))
+    builder.finish().map_err(|e| {
+        Error::with_source(crated_core::ErrorKind::Internal, "finishing the archive", e)
+    })
 }
 
 struct HashingReader<'a, R: Read + ?Sized> {

@@ -146,8 +146,13 @@ pub struct RootFs {
 }
 
 fn parse<'a, T: Deserialize<'a>>(what: &str, bytes: &'a [u8]) -> Result<T> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| Error::invalid_argument(format!("invalid {what}: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::with_source(
+            crated_core::ErrorKind::InvalidArgument,
+            format_args!("invalid {what}"),
+            e,
+        )
+    })
 }
 
 impl Index {

@@ -9,6 +9,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::error::DbError;
 use crate::keys;
 
 pub(crate) const NAMESPACES: TableDefinition<&str, &[u8]> = TableDefinition::new("namespaces");
@@ -42,19 +43,20 @@ pub struct Db {
 }
 
 pub(crate) fn db_err(e: impl Into<redb::Error>) -> Error {
-    Error::internal(format!("metadata database: {}", e.into()))
+    DbError::Database { source: e.into() }.into()
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| Error::internal(format!("encoding metadata record: {e}")))
+    serde_json::to_vec(value).map_err(|source| DbError::Encode { source }.into())
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        Error::new(
-            crated_core::ErrorKind::DataLoss,
-            format!("decoding metadata record {:?}: {e}", key.replace('\0', "/")),
-        )
+    serde_json::from_slice(bytes).map_err(|source| {
+        DbError::Decode {
+            key: key.replace('\0', "/"),
+            source,
+        }
+        .into()
     })
 }
 
@@ -63,23 +65,24 @@ impl Db {
     /// every table exists.
     pub fn open(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                Error::internal(format!(
-                    "creating metadata directory {}: {e}",
-                    dir.display()
-                ))
+            std::fs::create_dir_all(dir).map_err(|source| DbError::File {
+                what: "creating metadata directory",
+                path: dir.to_path_buf(),
+                source,
             })?;
         }
-        let db = Database::create(path).map_err(|e| {
-            Error::internal(format!("opening metadata database {}: {e}", path.display()))
+        let db = Database::create(path).map_err(|source| DbError::Open {
+            path: path.to_path_buf(),
+            source,
         })?;
         // Labels and specs in the database are for the daemon alone.
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
-            Error::internal(format!(
-                "setting permissions of metadata database {}: {e}",
-                path.display()
-            ))
-        })?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+            |source| DbError::File {
+                what: "setting permissions of metadata database",
+                path: path.to_path_buf(),
+                source,
+            },
+        )?;
         let txn = db.begin_write().map_err(db_err)?;
         {
             for table in [NAMESPACES, LEASE_RESOURCES] {

@@ -10,6 +10,7 @@
 mod containers;
 mod content;
 mod db;
+mod error;
 pub mod gc;
 mod images;
 mod keys;
@@ -24,6 +25,7 @@ mod testutil;
 pub use containers::Containers;
 pub use content::{NamespacedContent, NamespacedWriter};
 pub use db::Db;
+pub use error::DbError;
 pub use images::Images;
 pub use leases::{Lease, LeaseResource, Leases};
 pub use namespaces::{Namespace, Namespaces};

@@ -3,6 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
+use crated_core::errconv::io_kind;
 use crated_core::{Error, ErrorKind, HasKind};
 use nix::errno::Errno;
 
@@ -80,23 +81,13 @@ impl MountError {
     }
 }
 
+/// The kind of a mount(2)/umount2(2) failure: ENODEV (the kernel lacks the
+/// filesystem type) is `NotImplemented`; every other errno goes through
+/// the one I/O table.
 fn errno_kind(errno: Errno) -> ErrorKind {
     match errno {
-        Errno::EPERM | Errno::EACCES => ErrorKind::PermissionDenied,
-        Errno::ENOENT | Errno::ENOTDIR => ErrorKind::NotFound,
-        Errno::EINVAL => ErrorKind::InvalidArgument,
         Errno::ENODEV => ErrorKind::NotImplemented,
-        Errno::EBUSY => ErrorKind::Unavailable,
-        _ => ErrorKind::Unknown,
-    }
-}
-
-fn io_kind(err: &io::Error) -> ErrorKind {
-    match err.kind() {
-        io::ErrorKind::NotFound => ErrorKind::NotFound,
-        io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
-        io::ErrorKind::AlreadyExists => ErrorKind::AlreadyExists,
-        _ => ErrorKind::Unknown,
+        _ => io_kind(&io::Error::from(errno)),
     }
 }
 
@@ -117,7 +108,7 @@ impl HasKind for MountError {
 
 impl From<MountError> for Error {
     fn from(e: MountError) -> Self {
-        Error::new(e.kind(), e.to_string())
+        Error::wrap(e)
     }
 }
 

@@ -4,6 +4,7 @@
 use std::error::Error as StdError;
 use std::io;
 
+use crated_core::errconv::chain_text_where;
 use crated_core::{Error, ErrorKind};
 use reqwest::{Response, StatusCode};
 use serde::Deserialize;
@@ -135,19 +136,10 @@ pub(crate) async fn read_limited(mut resp: Response) -> Vec<u8> {
     body
 }
 
-/// The chain of `err` and its sources as one string.
+/// The chain of `err` and its sources as one string, without reqwest's
+/// outermost message (it repeats the URL the caller names).
 fn chain_text(err: &(dyn StdError + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut source = Some(err);
-    while let Some(s) = source {
-        let text = s.to_string();
-        // reqwest's outermost message repeats the URL the caller names.
-        if !text.starts_with("error sending request") && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
+    chain_text_where(err, |text| !text.starts_with("error sending request"))
 }
 
 /// An `Unavailable` error for a request to `what` on `host` that failed
@@ -190,41 +182,11 @@ pub(crate) fn transport_error(err: &reqwest::Error, what: &str, scheme: &str, ho
     Error::unavailable(message)
 }
 
-/// Carries `err` through an [`io::Error`], keeping its kind retrievable with
-/// [`error_from_io`].
-pub(crate) fn into_io(err: Error) -> io::Error {
-    let kind = match err.kind() {
-        ErrorKind::NotFound => io::ErrorKind::NotFound,
-        ErrorKind::PermissionDenied | ErrorKind::Unauthenticated => io::ErrorKind::PermissionDenied,
-        ErrorKind::FailedPrecondition | ErrorKind::DataLoss | ErrorKind::InvalidArgument => {
-            io::ErrorKind::InvalidData
-        }
-        ErrorKind::Unavailable => io::ErrorKind::ConnectionAborted,
-        _ => io::ErrorKind::Other,
-    };
-    io::Error::new(kind, err)
-}
-
 /// The crated error inside an [`io::Error`] returned by this crate's
 /// readers (a digest mismatch, a failed re-open), or one made from the I/O
-/// error itself.
+/// error itself (`crated_core::errconv`'s `From<io::Error>`).
 pub fn error_from_io(err: io::Error) -> Error {
-    if err.get_ref().is_some_and(|inner| inner.is::<Error>()) {
-        if let Some(inner) = err.into_inner()
-            && let Ok(ours) = inner.downcast::<Error>()
-        {
-            return *ours;
-        }
-        return Error::unknown("lost error");
-    }
-    let kind = match err.kind() {
-        io::ErrorKind::NotFound => ErrorKind::NotFound,
-        io::ErrorKind::UnexpectedEof => ErrorKind::DataLoss,
-        io::ErrorKind::TimedOut => ErrorKind::DeadlineExceeded,
-        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => ErrorKind::Unavailable,
-        _ => ErrorKind::Unknown,
-    };
-    Error::new(kind, err.to_string())
+    Error::from(err)
 }
 
 #[cfg(test)]
@@ -266,7 +228,9 @@ mod tests {
 
     #[test]
     fn io_round_trip_keeps_kind() {
-        let e = error_from_io(into_io(Error::failed_precondition("digest mismatch")));
+        let e = error_from_io(io::Error::from(Error::failed_precondition(
+            "digest mismatch",
+        )));
         assert_eq!(e.kind(), ErrorKind::FailedPrecondition);
         assert_eq!(e.message(), "digest mismatch");
         let e = error_from_io(io::Error::from(io::ErrorKind::UnexpectedEof));

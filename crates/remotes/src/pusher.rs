@@ -147,7 +147,13 @@ impl Pusher {
                 .take(MAX_MANIFEST_SIZE + 1)
                 .read_to_end(&mut data)
                 .await
-                .map_err(|e| Error::unknown(format!("reading {}: {e}", desc.digest)))?;
+                .map_err(|e| {
+                    Error::with_source(
+                        ErrorKind::Unknown,
+                        format_args!("reading {}", desc.digest),
+                        e,
+                    )
+                })?;
             return self.push_bytes(desc, Bytes::from(data)).await;
         }
         self.push_blob(desc, Upload::Reader(Box::new(reader))).await
@@ -425,9 +431,13 @@ pub(crate) fn resolve_location(request: &Url, location: &str) -> Result<Url> {
     } else {
         format!("{}://{location}", request.scheme())
     };
-    request
-        .join(&absolute)
-        .map_err(|e| Error::unknown(format!("unable to parse location {location:?}: {e}")))
+    request.join(&absolute).map_err(|e| {
+        Error::with_source(
+            ErrorKind::Unknown,
+            format_args!("unable to parse location {location:?}"),
+            e,
+        )
+    })
 }
 
 /// Checks that an upload or manifest PUT was stored as `desc`.

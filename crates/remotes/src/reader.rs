@@ -12,7 +12,6 @@ use crated_core::image::Descriptor;
 use crated_core::{Error, ErrorKind, Result};
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::error::into_io;
 use crate::fetcher::{Opened, open};
 use crate::request::Base;
 
@@ -86,7 +85,7 @@ impl FetchReader {
         );
         if !transient || self.failures >= retry.attempts.max(1) {
             self.state = State::Done;
-            return Err(into_io(err));
+            return Err(std::io::Error::from(err));
         }
         tracing::debug!(error = %err, digest = %self.desc.digest, offset = self.offset, "resuming fetch");
         let (base, desc, offset) = (self.base.clone(), self.desc.clone(), self.offset);
@@ -125,10 +124,11 @@ impl FetchReader {
                         }
                     }
                     Some(Err(e)) => {
-                        let err = Error::unavailable(format!(
-                            "reading {} at offset {}: {e}",
-                            self.desc.digest, self.offset
-                        ));
+                        let err = Error::with_source(
+                            ErrorKind::Unavailable,
+                            format_args!("reading {} at offset {}", self.desc.digest, self.offset),
+                            e,
+                        );
                         self.reopen_or_fail(err)?;
                     }
                     None => match self.size {

@@ -156,8 +156,13 @@ impl Base {
             text.push('/');
             text.push_str(part);
         }
-        let mut url = Url::parse(&text)
-            .map_err(|e| Error::invalid_argument(format!("invalid registry URL {text:?}: {e}")))?;
+        let mut url = Url::parse(&text).map_err(|e| {
+            Error::with_source(
+                crated_core::ErrorKind::InvalidArgument,
+                format_args!("invalid registry URL {text:?}"),
+                e,
+            )
+        })?;
         let domain = self.reference.domain();
         let is_upstream =
             ep.host == domain || (domain == "docker.io" && ep.host == "registry-1.docker.io");

@@ -9,8 +9,6 @@ use crated_core::{Error, Result, digest};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use tokio::io::{AsyncRead, ReadBuf};
 
-use crate::error::into_io;
-
 enum Hasher {
     Sha256(Sha256),
     Sha384(Sha384),
@@ -150,7 +148,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for VerifyingReader<R> {
             }
             // End of stream: the verdict.
             if let Some(verifier) = this.verifier.take() {
-                verifier.verify().map_err(into_io)?;
+                verifier.verify().map_err(std::io::Error::from)?;
             }
             return Poll::Ready(Ok(()));
         }
@@ -161,7 +159,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for VerifyingReader<R> {
         if let Err(e) = checked {
             // A failed read hands out no bytes.
             buf.set_filled(before);
-            return Poll::Ready(Err(into_io(e)));
+            return Poll::Ready(Err(std::io::Error::from(e)));
         }
         Poll::Ready(Ok(()))
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crated_core::{Error, Result};
+use crated_core::{Error, ErrorKind, Result};
 use tokio::io::AsyncWriteExt;
 
 use crate::bootstrap::{self, Bootstrap};
@@ -107,18 +107,21 @@ async fn run(
     what: &str,
     timeout: Duration,
 ) -> Result<std::process::Output> {
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| Error::internal(format!("{what}: spawning: {e}")))?;
+    let mut child = cmd.spawn().map_err(|e| {
+        Error::with_source(ErrorKind::Internal, format_args!("{what}: spawning"), e)
+    })?;
     if let Some(mut input) = child.stdin.take() {
-        input
-            .write_all(stdin)
-            .await
-            .map_err(|e| Error::internal(format!("{what}: writing options to stdin: {e}")))?;
+        input.write_all(stdin).await.map_err(|e| {
+            Error::with_source(
+                ErrorKind::Internal,
+                format_args!("{what}: writing options to stdin"),
+                e,
+            )
+        })?;
     }
     match tokio::time::timeout(timeout, child.wait_with_output()).await {
         Ok(Ok(out)) => Ok(out),
-        Ok(Err(e)) => Err(Error::internal(format!("{what}: {e}"))),
+        Ok(Err(e)) => Err(Error::with_source(ErrorKind::Internal, what, e)),
         Err(_) => Err(Error::new(
             crated_core::ErrorKind::DeadlineExceeded,
             format!("{what}: no answer within {timeout:?}"),
@@ -154,8 +157,13 @@ pub async fn start(
     }
     let boot = bootstrap::parse(&stdout).map_err(|e| e.context(&what))?;
     let path = bundle.path.join("shim-binary-path");
-    std::fs::write(&path, binary.as_os_str().as_encoded_bytes())
-        .map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))?;
+    std::fs::write(&path, binary.as_os_str().as_encoded_bytes()).map_err(|e| {
+        Error::with_source(
+            ErrorKind::Internal,
+            format_args!("writing {}", path.display()),
+            e,
+        )
+    })?;
     Ok(boot)
 }
 

@@ -1,7 +1,7 @@
 //! The reply a shim prints on `start`: a bare `unix://…` address (task API
 //! v2, containerd 1.x shims) or a JSON bootstrap document (containerd 2.x).
 
-use crated_core::{Error, Result};
+use crated_core::{Error, ErrorKind, Result};
 use serde::Deserialize;
 
 /// Which task service a shim serves.
@@ -52,8 +52,13 @@ struct Json {
 pub fn parse(output: &str) -> Result<Bootstrap> {
     let text = output.trim();
     if text.starts_with('{') {
-        let json: Json = serde_json::from_str(text)
-            .map_err(|e| Error::invalid_argument(format!("shim bootstrap reply {text:?}: {e}")))?;
+        let json: Json = serde_json::from_str(text).map_err(|e| {
+            Error::with_source(
+                ErrorKind::InvalidArgument,
+                format_args!("shim bootstrap reply {text:?}"),
+                e,
+            )
+        })?;
         if !json.protocol.is_empty() && json.protocol != "ttrpc" {
             return Err(Error::not_implemented(format!(
                 "shim speaks {:?}; crated talks to shims over ttrpc only",
@@ -92,8 +97,13 @@ pub fn load(bundle: &std::path::Path) -> Result<Bootstrap> {
         return parse(&text);
     }
     let path = bundle.join("address");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| Error::not_found(format!("shim address {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::with_source(
+            ErrorKind::NotFound,
+            format_args!("shim address {}", path.display()),
+            e,
+        )
+    })?;
     parse(&text)
 }
 

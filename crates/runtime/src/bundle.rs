@@ -6,7 +6,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crated_core::{Error, Result, identifiers};
+use crated_core::{Error, ErrorKind, Result, identifiers};
 
 /// The mode of bundle and work directories (as containerd's).
 pub const BUNDLE_MODE: u32 = 0o700;
@@ -29,7 +29,11 @@ pub struct Bundle {
 }
 
 fn io_err(what: &str, path: &Path, e: std::io::Error) -> Error {
-    Error::internal(format!("{what} {}: {e}", path.display()))
+    Error::with_source(
+        ErrorKind::Internal,
+        format_args!("{what} {}", path.display()),
+        e,
+    )
 }
 
 impl Bundle {

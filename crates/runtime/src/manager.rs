@@ -228,7 +228,7 @@ impl ShimManager {
         let options = match &opts.options {
             Some(any) => any
                 .write_to_bytes()
-                .map_err(|e| Error::internal(format!("encoding task options: {e}")))?,
+                .map_err(|e| Error::with_source(ErrorKind::Internal, "encoding task options", e))?,
             None => Vec::new(),
         };
         let boot = binary::start(&binary, bundle, &self.config.daemon, &options)

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crated_api::ttrpc::api;
 use crated_api::ttrpc::protobuf::Message;
-use crated_api::ttrpc::ttrpc::{self, Code, asynchronous::Client, proto::KeyValue};
+use crated_api::ttrpc::ttrpc::{self, asynchronous::Client, proto::KeyValue};
 use crated_core::{Error, ErrorKind, Result};
 
 use crate::bootstrap::{Bootstrap, TaskApi};
@@ -31,27 +31,12 @@ pub struct Shim {
 /// Maps a ttrpc failure to an error with containerd's kind.
 fn from_ttrpc(e: ttrpc::Error, what: &str) -> Error {
     match e {
-        ttrpc::Error::RpcStatus(status) => {
-            let kind = match status.code() {
-                Code::NOT_FOUND => ErrorKind::NotFound,
-                Code::ALREADY_EXISTS => ErrorKind::AlreadyExists,
-                Code::INVALID_ARGUMENT => ErrorKind::InvalidArgument,
-                Code::FAILED_PRECONDITION => ErrorKind::FailedPrecondition,
-                Code::UNAVAILABLE => ErrorKind::Unavailable,
-                Code::UNIMPLEMENTED => ErrorKind::NotImplemented,
-                Code::DEADLINE_EXCEEDED => ErrorKind::DeadlineExceeded,
-                Code::CANCELLED => ErrorKind::Canceled,
-                _ => ErrorKind::Unknown,
-            };
-            let message = status.message().to_string();
-            let suffix = format!(": {}", kind.as_str());
-            let message = message
-                .strip_suffix(&suffix)
-                .unwrap_or(&message)
-                .to_string();
-            Error::new(kind, message)
-        }
-        other => Error::unavailable(format!("{what}: shim connection: {other}")),
+        ttrpc::Error::RpcStatus(status) => Error::from_ttrpc_status(&status),
+        other => Error::with_source(
+            ErrorKind::Unavailable,
+            format_args!("{what}: shim connection"),
+            other,
+        ),
     }
 }
 
@@ -72,7 +57,11 @@ impl Shim {
                 ))
             })?
             .map_err(|e| {
-                Error::unavailable(format!("connecting to shim at {}: {e}", bootstrap.address))
+                Error::with_source(
+                    ErrorKind::Unavailable,
+                    format_args!("connecting to shim at {}", bootstrap.address),
+                    e,
+                )
             })?;
         Ok(Shim {
             client,
@@ -101,9 +90,13 @@ impl Shim {
         req: &Req,
         timeout: Option<Duration>,
     ) -> Result<Resp> {
-        let payload = req
-            .write_to_bytes()
-            .map_err(|e| Error::internal(format!("encoding {method} request: {e}")))?;
+        let payload = req.write_to_bytes().map_err(|e| {
+            Error::with_source(
+                ErrorKind::Internal,
+                format_args!("encoding {method} request"),
+                e,
+            )
+        })?;
         let mut request = ttrpc::Request::new();
         request.service = self.api.service().to_string();
         request.method = method.to_string();
@@ -127,8 +120,13 @@ impl Shim {
             None => call.await,
         }
         .map_err(|e| from_ttrpc(e, &what))?;
-        Resp::parse_from_bytes(&response.payload)
-            .map_err(|e| Error::internal(format!("decoding {what} response: {e}")))
+        Resp::parse_from_bytes(&response.payload).map_err(|e| {
+            Error::with_source(
+                ErrorKind::Internal,
+                format_args!("decoding {what} response"),
+                e,
+            )
+        })
     }
 
     /// Creates the task.

@@ -9,7 +9,7 @@
 //! that it is logged once, at its own level, with its message and fields,
 //! instead of being wrapped whole in a second time and level.
 
-use crated_core::{Error, Result};
+use crated_core::{Error, ErrorKind, Result};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::task::JoinHandle;
 
@@ -32,13 +32,25 @@ pub fn open(bundle: &Bundle) -> Result<Option<ShimLog>> {
     let path = bundle.log_fifo();
     if !path.exists() {
         nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o700)).map_err(
-            |e| Error::internal(format!("creating shim log fifo {}: {e}", path.display())),
+            |e| {
+                Error::with_source(
+                    ErrorKind::Internal,
+                    format_args!("creating shim log fifo {}", path.display()),
+                    e,
+                )
+            },
         )?;
     }
     let receiver = tokio::net::unix::pipe::OpenOptions::new()
         .read_write(true)
         .open_receiver(&path)
-        .map_err(|e| Error::internal(format!("opening shim log fifo {}: {e}", path.display())))?;
+        .map_err(|e| {
+            Error::with_source(
+                ErrorKind::Internal,
+                format_args!("opening shim log fifo {}", path.display()),
+                e,
+            )
+        })?;
     let (id, ns) = (bundle.id.clone(), bundle.namespace.clone());
     let task = tokio::spawn(async move {
         let mut lines = BufReader::new(receiver).lines();

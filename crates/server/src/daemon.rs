@@ -37,7 +37,13 @@ fn lock_root(root: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, Error> {
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| Error::internal(format!("opening {}: {e}", path.display())))?;
+        .map_err(|e| {
+            Error::with_source(
+                crated_core::ErrorKind::Internal,
+                format_args!("opening {}", path.display()),
+                e,
+            )
+        })?;
     nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(
         |(_, errno)| {
             Error::unavailable(format!(
@@ -49,10 +55,20 @@ fn lock_root(root: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, Error> {
 }
 
 fn create_dir(path: &Path, mode: u32) -> Result<(), Error> {
-    std::fs::create_dir_all(path)
-        .map_err(|e| Error::internal(format!("creating directory {}: {e}", path.display())))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::internal(format!("setting permissions of {}: {e}", path.display())))
+    std::fs::create_dir_all(path).map_err(|e| {
+        Error::with_source(
+            crated_core::ErrorKind::Internal,
+            format_args!("creating directory {}", path.display()),
+            e,
+        )
+    })?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| {
+        Error::with_source(
+            crated_core::ErrorKind::Internal,
+            format_args!("setting permissions of {}", path.display()),
+            e,
+        )
+    })
 }
 
 /// Removes a stale socket file and binds a fresh unix listener with `mode`
@@ -60,17 +76,22 @@ fn create_dir(path: &Path, mode: u32) -> Result<(), Error> {
 fn bind(path: &Path, mode: u32, uid: i64, gid: i64) -> Result<UnixListener, Error> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| {
-            Error::internal(format!("creating socket directory {}: {e}", dir.display()))
+            Error::with_source(
+                crated_core::ErrorKind::Internal,
+                format_args!("creating socket directory {}", dir.display()),
+                e,
+            )
         })?;
     }
     match std::fs::remove_file(path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => {
-            return Err(Error::internal(format!(
-                "removing stale socket {}: {e}",
-                path.display()
-            )));
+            return Err(Error::with_source(
+                crated_core::ErrorKind::Internal,
+                format_args!("removing stale socket {}", path.display()),
+                e,
+            ));
         }
     }
     let listener = UnixListener::bind(path).map_err(|e| {
@@ -79,8 +100,13 @@ fn bind(path: &Path, mode: u32, uid: i64, gid: i64) -> Result<UnixListener, Erro
             path.display()
         ))
     })?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::internal(format!("setting permissions of {}: {e}", path.display())))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| {
+        Error::with_source(
+            crated_core::ErrorKind::Internal,
+            format_args!("setting permissions of {}", path.display()),
+            e,
+        )
+    })?;
     if uid != 0 || gid != 0 {
         let to_id = |v: i64| u32::try_from(v).ok();
         nix::unistd::chown(
@@ -89,10 +115,11 @@ fn bind(path: &Path, mode: u32, uid: i64, gid: i64) -> Result<UnixListener, Erro
             to_id(gid).map(nix::unistd::Gid::from_raw),
         )
         .map_err(|e| {
-            Error::internal(format!(
-                "changing owner of {} to {uid}:{gid}: {e}",
-                path.display()
-            ))
+            Error::with_source(
+                crated_core::ErrorKind::Internal,
+                format_args!("changing owner of {} to {uid}:{gid}", path.display()),
+                e,
+            )
         })?;
     }
     Ok(listener)
@@ -178,10 +205,11 @@ impl Daemon {
             .add_listener(ttrpc_listener.into())
             .register_service(crate::ttrpc_events::services((*exchange).clone()));
         ttrpc_server.start().await.map_err(|e| {
-            Error::internal(format!(
-                "starting ttrpc server on {}: {e}",
-                ttrpc_path.display()
-            ))
+            Error::with_source(
+                crated_core::ErrorKind::Internal,
+                format_args!("starting ttrpc server on {}", ttrpc_path.display()),
+                e,
+            )
         })?;
         tracing::info!(address = %grpc_path.display(), ttrpc = %ttrpc_path.display(), "serving");
         crate::notify::notify(crate::notify::READY);
@@ -217,6 +245,12 @@ impl Daemon {
         for path in [&grpc_path, &ttrpc_path] {
             let _ = std::fs::remove_file(path);
         }
-        result.map_err(|e| Error::internal(format!("gRPC server on {}: {e}", grpc_path.display())))
+        result.map_err(|e| {
+            Error::with_source(
+                crated_core::ErrorKind::Internal,
+                format_args!("gRPC server on {}", grpc_path.display()),
+                e,
+            )
+        })
     }
 }

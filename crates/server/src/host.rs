@@ -46,7 +46,11 @@ pub fn join_cgroup(path: &str) -> Result<Vec<PathBuf>, Error> {
 }
 
 fn io_error(what: &str, path: &Path, e: std::io::Error) -> Error {
-    Error::failed_precondition(format!("{what} {}: {e}", path.display()))
+    Error::with_source(
+        crated_core::ErrorKind::FailedPrecondition,
+        format_args!("{what} {}", path.display()),
+        e,
+    )
 }
 
 /// The hierarchies under `root`: `root` itself when it is cgroup v2's

@@ -33,9 +33,11 @@ const NOISY: [&str; 8] = [
 pub fn filter(level: LogLevel, rust_log: Option<&str>) -> Result<EnvFilter, crated_core::Error> {
     if let Some(directives) = rust_log.filter(|d| !d.trim().is_empty()) {
         return EnvFilter::try_new(directives).map_err(|e| {
-            crated_core::Error::invalid_argument(format!(
-                "RUST_LOG={directives:?} is not a valid filter: {e}"
-            ))
+            crated_core::Error::with_source(
+                crated_core::ErrorKind::InvalidArgument,
+                format_args!("RUST_LOG={directives:?} is not a valid filter"),
+                e,
+            )
         });
     }
     let base = match level {
@@ -54,8 +56,13 @@ pub fn filter(level: LogLevel, rust_log: Option<&str>) -> Result<EnvFilter, crat
     for target in NOISY {
         directives.push_str(&format!(",{target}={noisy}"));
     }
-    EnvFilter::try_new(&directives)
-        .map_err(|e| crated_core::Error::internal(format!("log filter {directives:?}: {e}")))
+    EnvFilter::try_new(&directives).map_err(|e| {
+        crated_core::Error::with_source(
+            crated_core::ErrorKind::Internal,
+            format_args!("log filter {directives:?}"),
+            e,
+        )
+    })
 }
 
 /// Installs the daemon's log on stderr.
@@ -64,8 +71,13 @@ pub fn init(level: LogLevel, format: LogFormat) -> Result<(), crated_core::Error
     let filter = filter(level, rust_log.as_deref())?;
     let ansi = std::io::stderr().is_terminal();
     let subscriber = subscriber(filter, format, ansi, std::io::stderr);
-    tracing::subscriber::set_global_default(subscriber)
-        .map_err(|e| crated_core::Error::internal(format!("installing the logger: {e}")))
+    tracing::subscriber::set_global_default(subscriber).map_err(|e| {
+        crated_core::Error::with_source(
+            crated_core::ErrorKind::Internal,
+            "installing the logger",
+            e,
+        )
+    })
 }
 
 /// The subscriber writing `format` lines to `writer`; `ansi` turns on

@@ -128,9 +128,11 @@ impl InitContext<'_> {
         match &self.config {
             None => Ok(T::defaults()),
             Some(value) => value.clone().try_into().map_err(|e| {
-                InitError::Failed(Error::invalid_argument(format!(
-                    "invalid plugin config: {e}"
-                )))
+                InitError::Failed(Error::with_source(
+                    ErrorKind::InvalidArgument,
+                    "invalid plugin config",
+                    e,
+                ))
             }),
         }
     }
@@ -194,9 +196,11 @@ impl PluginSet {
             Outcome::Skipped(reason) => Err(Error::failed_precondition(format!(
                 "plugin {plugin_type}.{id} was skipped: {reason}"
             ))),
-            Outcome::Failed(e) => Err(Error::failed_precondition(format!(
-                "plugin {plugin_type}.{id} failed to load: {e}"
-            ))),
+            Outcome::Failed(e) => Err(Error::with_source(
+                ErrorKind::FailedPrecondition,
+                format_args!("plugin {plugin_type}.{id} failed to load"),
+                e.clone(),
+            )),
         }
     }
 
@@ -414,9 +418,11 @@ pub fn check_required(set: &PluginSet, required: &[String]) -> Result<(), Error>
                 )));
             }
             Some(Outcome::Failed(e)) => {
-                return Err(Error::failed_precondition(format!(
-                    "required plugin {uri} failed: {e}"
-                )));
+                return Err(Error::with_source(
+                    ErrorKind::FailedPrecondition,
+                    format_args!("required plugin {uri} failed"),
+                    e.clone(),
+                ));
             }
             None => {
                 return Err(Error::new(

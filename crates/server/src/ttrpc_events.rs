@@ -40,13 +40,7 @@ fn envelope(req: &ForwardRequest) -> Envelope {
 #[async_trait]
 impl Events for TtrpcEvents {
     async fn forward(&self, _ctx: &TtrpcContext, req: ForwardRequest) -> ttrpc::Result<Empty> {
-        self.exchange.forward(envelope(&req)).map_err(|e| {
-            let code = match e.kind() {
-                crated_core::ErrorKind::InvalidArgument => ttrpc::Code::INVALID_ARGUMENT,
-                _ => ttrpc::Code::UNKNOWN,
-            };
-            ttrpc::Error::RpcStatus(ttrpc::get_status(code, e.to_string()))
-        })?;
+        self.exchange.forward(envelope(&req))?;
         Ok(Empty::new())
     }
 }

@@ -44,7 +44,7 @@ impl Read for BlobReader {
         let n = self
             .inner
             .read_at(buf, self.offset)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+            .map_err(std::io::Error::from)?;
         self.offset += n as u64;
         Ok(n)
     }
@@ -54,7 +54,7 @@ impl Read for BlobReader {
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| Error::internal(format!("store task: {e}")))?
+        .map_err(|e| Error::with_source(ErrorKind::Internal, "store task", e))?
 }
 
 /// Namespace `ns` of the daemon's content store, as the pipeline reads it.
@@ -108,7 +108,9 @@ impl ContentSource for LocalContent {
             BlobReader::new(reader)
                 .take(limit + 1)
                 .read_to_end(&mut buf)
-                .map_err(|e| Error::internal(format!("reading {digest}: {e}")))?;
+                .map_err(|e| {
+                    Error::with_source(ErrorKind::Internal, format_args!("reading {digest}"), e)
+                })?;
             Ok(buf)
         })
         .await

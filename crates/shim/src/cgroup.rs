@@ -77,7 +77,13 @@ impl Cgroup {
     pub fn metrics(&self) -> Result<(&'static str, Vec<u8>)> {
         use crated_api::ttrpc::protobuf::Message;
         let encode = |r: crated_api::ttrpc::protobuf::Result<Vec<u8>>| {
-            r.map_err(|e| Error::internal(format!("encoding cgroup metrics: {e}")))
+            r.map_err(|e| {
+                Error::with_source(
+                    crated_core::ErrorKind::Internal,
+                    "encoding cgroup metrics",
+                    e,
+                )
+            })
         };
         match self {
             Cgroup::V1(dirs) => {

@@ -147,8 +147,13 @@ impl RuncOptions {
 
     /// Writes `options.json` and `runtime` into `bundle`, as the Go shim does.
     pub fn save(&self, bundle: &Path) -> Result<()> {
-        let json = serde_json::to_vec(self)
-            .map_err(|e| Error::internal(format!("encoding runtime options: {e}")))?;
+        let json = serde_json::to_vec(self).map_err(|e| {
+            Error::with_source(
+                crated_core::ErrorKind::Internal,
+                "encoding runtime options",
+                e,
+            )
+        })?;
         let path = bundle.join(OPTIONS_FILE);
         std::fs::write(&path, json)
             .map_err(|e| io_error(format!("writing {}", path.display()), e))?;
@@ -161,8 +166,13 @@ impl RuncOptions {
     pub fn load(bundle: &Path) -> Result<Self> {
         let path = bundle.join(OPTIONS_FILE);
         match std::fs::read(&path) {
-            Ok(data) => serde_json::from_slice(&data)
-                .map_err(|e| Error::invalid_argument(format!("parsing {}: {e}", path.display()))),
+            Ok(data) => serde_json::from_slice(&data).map_err(|e| {
+                Error::with_source(
+                    crated_core::ErrorKind::InvalidArgument,
+                    format_args!("parsing {}", path.display()),
+                    e,
+                )
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(e) => Err(io_error(format!("reading {}", path.display()), e)),
         }
@@ -250,7 +260,13 @@ fn decode_fields(
         }
         Ok(())
     };
-    step().map_err(|e| Error::invalid_argument(format!("decoding {what}: {e}")))
+    step().map_err(|e| {
+        Error::with_source(
+            crated_core::ErrorKind::InvalidArgument,
+            format_args!("decoding {what}"),
+            e,
+        )
+    })
 }
 
 #[cfg(test)]

@@ -326,8 +326,13 @@ impl Runtime {
                 "OCI runtime ps failed",
             )
             .await?;
-        let pids: Option<Vec<u32>> = serde_json::from_slice(&out)
-            .map_err(|e| Error::unknown(format!("parsing {} ps output: {e}", self.binary)))?;
+        let pids: Option<Vec<u32>> = serde_json::from_slice(&out).map_err(|e| {
+            Error::with_source(
+                ErrorKind::Unknown,
+                format_args!("parsing {} ps output", self.binary),
+                e,
+            )
+        })?;
         Ok(pids.unwrap_or_default())
     }
 

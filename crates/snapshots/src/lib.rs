@@ -36,6 +36,7 @@ mod store;
 pub mod testsuite;
 
 pub use btrfs::Btrfs;
+pub use errors::StorageError;
 pub use native::Native;
 pub use overlay::{Overlay, OverlayConfig};
 pub use store::METADATA_FILE;

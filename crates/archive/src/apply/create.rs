@@ -112,9 +112,10 @@ impl State {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    return Err(Error::new(
+                    return Err(Error::with_source(
                         ErrorKind::DataLoss,
-                        format!("tar entry {:?}: reading data: {e}", show(&meta.name)),
+                        format_args!("tar entry {:?}: reading data", show(&meta.name)),
+                        e,
                     ));
                 }
             };

@@ -290,10 +290,7 @@ impl Applier {
 
 /// Tar parse failures: the stream is corrupt or cut short.
 fn tar_error(err: std::io::Error) -> Error {
-    Error::new(
-        ErrorKind::DataLoss,
-        format!("reading layer tar stream: {err}"),
-    )
+    Error::with_source(ErrorKind::DataLoss, "reading layer tar stream", err)
 }
 
 /// Whether this process runs in a user namespace (where device nodes

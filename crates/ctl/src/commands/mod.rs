@@ -48,7 +48,13 @@ impl std::error::Error for Exit {}
 
 /// Prints `err` as a failure of one item of a command that carries on.
 pub fn report(err: &anyhow::Error) {
-    eprintln!("cratectl: {err:#}");
+    eprintln!("cratectl: {}", error_text(err));
+}
+
+/// `err` and its causes on one line, each text once (a crated error
+/// already spells out its cause).
+pub fn error_text(err: &anyhow::Error) -> String {
+    crated_core::errconv::chain_text(err.as_ref())
 }
 
 /// Runs `command`.

@@ -174,7 +174,11 @@ impl Bearer {
             Error::invalid_argument("no realm specified for token auth challenge")
         })?;
         reqwest::Url::parse(realm).map_err(|e| {
-            Error::invalid_argument(format!("invalid token auth challenge realm {realm:?}: {e}"))
+            Error::with_source(
+                ErrorKind::InvalidArgument,
+                format_args!("invalid token auth challenge realm {realm:?}"),
+                e,
+            )
         })?;
         Ok(Bearer {
             realm: realm.to_string(),
@@ -283,8 +287,13 @@ impl Bearer {
         scopes: &[String],
         credential: Option<&Credential>,
     ) -> Result<Token> {
-        let mut url = reqwest::Url::parse(&self.realm)
-            .map_err(|e| Error::invalid_argument(format!("invalid realm {:?}: {e}", self.realm)))?;
+        let mut url = reqwest::Url::parse(&self.realm).map_err(|e| {
+            Error::with_source(
+                ErrorKind::InvalidArgument,
+                format_args!("invalid realm {:?}", self.realm),
+                e,
+            )
+        })?;
         {
             let mut query = url.query_pairs_mut();
             if let Some(service) = &self.service {
@@ -344,7 +353,11 @@ impl Bearer {
         let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
             (
                 None,
-                Error::unknown(format!("{what}: unable to decode token response: {e}")),
+                Error::with_source(
+                    ErrorKind::Unknown,
+                    format_args!("{what}: unable to decode token response"),
+                    e,
+                ),
             )
         })?;
         let value = if parsed.access_token.is_empty() {

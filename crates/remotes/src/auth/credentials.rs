@@ -78,15 +78,24 @@ impl DockerConfig {
     /// (`user:password`) wins over `username`/`password`; an
     /// `identitytoken` wins over both.
     pub fn parse(text: &str) -> Result<DockerConfig> {
-        let file: ConfigFile = serde_json::from_str(text)
-            .map_err(|e| Error::invalid_argument(format!("invalid docker config: {e}")))?;
+        let file: ConfigFile = serde_json::from_str(text).map_err(|e| {
+            Error::with_source(
+                crated_core::ErrorKind::InvalidArgument,
+                "invalid docker config",
+                e,
+            )
+        })?;
         let mut auths = HashMap::new();
         for (key, entry) in file.auths {
             let credential = if !entry.identitytoken.is_empty() {
                 Credential::new("", entry.identitytoken)
             } else if !entry.auth.is_empty() {
                 let decoded = STANDARD.decode(entry.auth.trim()).map_err(|e| {
-                    Error::invalid_argument(format!("invalid docker config: auth for {key:?}: {e}"))
+                    Error::with_source(
+                        crated_core::ErrorKind::InvalidArgument,
+                        format_args!("invalid docker config: auth for {key:?}"),
+                        e,
+                    )
                 })?;
                 let decoded = String::from_utf8(decoded).map_err(|_| {
                     Error::invalid_argument(format!(

@@ -75,7 +75,11 @@ pub fn load_host_dir(dir: &Path) -> Result<Vec<HostEntry>> {
             .map_err(|e| e.context(format!("loading {}", path.display()))),
         Ok(_) => load_cert_files(dir),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => load_cert_files(dir),
-        Err(e) => Err(Error::unknown(format!("reading {}: {e}", path.display()))),
+        Err(e) => Err(Error::with_source(
+            crated_core::ErrorKind::Unknown,
+            format_args!("reading {}", path.display()),
+            e,
+        )),
     }
 }
 
@@ -83,8 +87,13 @@ pub fn load_host_dir(dir: &Path) -> Result<Vec<HostEntry>> {
 /// mirrors come first in file order, the upstream (`server`, possibly
 /// unset) last.
 pub fn parse_hosts_toml(base_dir: &Path, text: &str) -> Result<Vec<HostEntry>> {
-    let file: HostsFile = toml::from_str(text)
-        .map_err(|e| Error::invalid_argument(format!("invalid hosts.toml: {e}")))?;
+    let file: HostsFile = toml::from_str(text).map_err(|e| {
+        Error::with_source(
+            crated_core::ErrorKind::InvalidArgument,
+            "invalid hosts.toml",
+            e,
+        )
+    })?;
     let mut mirrors: Vec<_> = file.host.into_iter().collect();
     mirrors.sort_by_key(|(_, fields)| fields.span().start);
     let mut entries = Vec::with_capacity(mirrors.len() + 1);
@@ -181,8 +190,13 @@ fn parse_server(server: &str, override_path: bool) -> Result<Endpoint> {
     } else {
         format!("https://{server}")
     };
-    let url = reqwest::Url::parse(&with_scheme)
-        .map_err(|e| Error::invalid_argument(format!("unable to parse server {server:?}: {e}")))?;
+    let url = reqwest::Url::parse(&with_scheme).map_err(|e| {
+        Error::with_source(
+            crated_core::ErrorKind::InvalidArgument,
+            format_args!("unable to parse server {server:?}"),
+            e,
+        )
+    })?;
     let host = url
         .host_str()
         .ok_or_else(|| Error::invalid_argument(format!("server {server:?} has no host")))?;
@@ -215,7 +229,13 @@ fn load_cert_files(dir: &Path) -> Result<Vec<HostEntry>> {
     let read = match std::fs::read_dir(dir) {
         Ok(read) => read,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![entry]),
-        Err(e) => return Err(Error::unknown(format!("reading {}: {e}", dir.display()))),
+        Err(e) => {
+            return Err(Error::with_source(
+                crated_core::ErrorKind::Unknown,
+                format_args!("reading {}", dir.display()),
+                e,
+            ));
+        }
     };
     let mut names: Vec<PathBuf> = read
         .filter_map(|e| e.ok())

@@ -156,10 +156,11 @@ pub fn host_dir(root: &Path, host: &str) -> Result<Option<PathBuf>> {
             Ok(_) => return Ok(Some(dir)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
-                return Err(Error::unknown(format!(
-                    "checking hosts directory {}: {e}",
-                    dir.display()
-                )));
+                return Err(Error::with_source(
+                    crated_core::ErrorKind::Unknown,
+                    format_args!("checking hosts directory {}", dir.display()),
+                    e,
+                ));
             }
         }
     }

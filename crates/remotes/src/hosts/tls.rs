@@ -37,14 +37,18 @@ pub(crate) fn build_client(tls: &TlsConfig, user_agent: &str) -> Result<reqwest:
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_keepalive(Duration::from_secs(30))
         .build()
-        .map_err(|e| Error::internal(format!("building HTTP client: {e}")))
+        .map_err(|e| {
+            Error::with_source(crated_core::ErrorKind::Internal, "building HTTP client", e)
+        })
 }
 
 fn rustls_config(tls: &TlsConfig) -> Result<ClientConfig> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::internal(format!("TLS protocol versions: {e}")))?;
+        .map_err(|e| {
+            Error::with_source(crated_core::ErrorKind::Internal, "TLS protocol versions", e)
+        })?;
     let builder = if tls.skip_verify == Some(true) {
         builder
             .dangerous()
@@ -64,10 +68,11 @@ fn rustls_config(tls: &TlsConfig) -> Result<ClientConfig> {
             }
             for cert in certs {
                 roots.add(cert).map_err(|e| {
-                    Error::invalid_argument(format!(
-                        "unable to load CA cert {}: {e}",
-                        file.display()
-                    ))
+                    Error::with_source(
+                        crated_core::ErrorKind::InvalidArgument,
+                        format_args!("unable to load CA cert {}", file.display()),
+                        e,
+                    )
                 })?;
             }
         }
@@ -86,10 +91,11 @@ fn rustls_config(tls: &TlsConfig) -> Result<ClientConfig> {
             let key_file = pair.key.as_deref().unwrap_or(&pair.cert);
             let key = read_key(key_file)?;
             builder.with_client_auth_cert(chain, key).map_err(|e| {
-                Error::invalid_argument(format!(
-                    "failed to load X509 key pair {}: {e}",
-                    pair.cert.display()
-                ))
+                Error::with_source(
+                    crated_core::ErrorKind::InvalidArgument,
+                    format_args!("failed to load X509 key pair {}", pair.cert.display()),
+                    e,
+                )
             })?
         }
     };
@@ -115,13 +121,24 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let data = read_file(path, "certificate file")?;
     CertificateDer::pem_slice_iter(&data)
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::invalid_argument(format!("invalid PEM in {}: {e}", path.display())))
+        .map_err(|e| {
+            Error::with_source(
+                crated_core::ErrorKind::InvalidArgument,
+                format_args!("invalid PEM in {}", path.display()),
+                e,
+            )
+        })
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
     let data = read_file(path, "key file")?;
-    PrivateKeyDer::from_pem_slice(&data)
-        .map_err(|e| Error::invalid_argument(format!("no private key in {}: {e}", path.display())))
+    PrivateKeyDer::from_pem_slice(&data).map_err(|e| {
+        Error::with_source(
+            crated_core::ErrorKind::InvalidArgument,
+            format_args!("no private key in {}", path.display()),
+            e,
+        )
+    })
 }
 
 /// `skip_verify`: accepts any server certificate and name, still checking

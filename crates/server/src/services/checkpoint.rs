@@ -24,8 +24,13 @@ pub fn work_dir(kind: &str, ns: &str, id: &str) -> Result<PathBuf> {
         "crated-{kind}-{ns}-{id}-{:08x}",
         rand::random::<u32>()
     ));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        Error::with_source(
+            crated_core::ErrorKind::Internal,
+            format_args!("creating {}", dir.display()),
+            e,
+        )
+    })?;
     Ok(dir)
 }
 
@@ -59,7 +64,13 @@ pub fn store_dir(
         tar.follow_symlinks(false);
         tar.append_dir_all(".", dir)
             .and_then(|_| tar.finish())
-            .map_err(|e| Error::internal(format!("archiving checkpoint {}: {e}", dir.display())))?;
+            .map_err(|e| {
+                Error::with_source(
+                    crated_core::ErrorKind::Internal,
+                    format_args!("archiving checkpoint {}", dir.display()),
+                    e,
+                )
+            })?;
     }
     let size = out.written;
     let digest = out.inner.commit(size, "", HashMap::new())?;

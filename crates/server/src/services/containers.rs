@@ -11,6 +11,7 @@ use crated_api::services::v1::{
     UpdateContainerRequest, UpdateContainerResponse,
 };
 use crated_api::tonic::{Request, Response, Status};
+use crated_core::Error;
 use crated_core::container::Container;
 use crated_core::filters::{Adaptor, label_field};
 use crated_metadata::Containers as Store;
@@ -47,9 +48,9 @@ impl Adaptor for ContainerFields<'_> {
     }
 }
 
-fn required(c: Option<crated_api::services::v1::Container>) -> Result<Container, Status> {
+fn required(c: Option<crated_api::services::v1::Container>) -> Result<Container, Error> {
     c.map(container_from_api)
-        .ok_or_else(|| Status::invalid_argument("container must be set: invalid argument"))
+        .ok_or_else(|| Error::invalid_argument("container must be set"))
 }
 
 impl ContainersService {

@@ -13,15 +13,15 @@ use crated_api::services::v1::{
 };
 use crated_api::tonic::{Request, Response, Status, Streaming};
 use crated_core::content::{Info as CoreInfo, Status as CoreStatus};
+use crated_core::errconv::bare_status;
 use crated_core::filters::Adaptor;
+use crated_core::{Error, ErrorKind};
 use crated_metadata::{NamespacedContent, NamespacedWriter};
 use futures::Stream;
 use tokio::sync::mpsc::Sender;
 
 use super::events::async_stream;
-use super::{
-    GrpcService, blocking, from_timestamp, lease, namespace, parse_filters, timestamp, to_status,
-};
+use super::{GrpcService, blocking, from_timestamp, lease, namespace, parse_filters, timestamp};
 use crate::exchange::Exchange;
 use crate::gc::GcTrigger;
 
@@ -100,12 +100,12 @@ impl WriteSession {
         req: WriteContentRequest,
     ) -> Result<(WriteContentResponse, Option<(String, i64)>), Status> {
         let action = WriteAction::try_from(req.action).map_err(|_| {
-            Status::invalid_argument(format!(
-                "unknown write action {}: invalid argument",
+            Status::from(Error::invalid_argument(format!(
+                "unknown write action {}",
                 req.action
-            ))
+            )))
         })?;
-        let ws = self.writer.status().map_err(to_status)?;
+        let ws = self.writer.status()?;
         let mut msg = WriteContentResponse {
             action: req.action,
             offset: ws.offset,
@@ -114,10 +114,10 @@ impl WriteSession {
         if !req.expected.is_empty() {
             self.expected = req.expected.clone();
             if store.info(ns, &req.expected).is_ok() {
-                return Err(Status::already_exists(format!(
-                    "blob with expected digest {} exists",
-                    req.expected
-                )));
+                return Err(bare_status(
+                    ErrorKind::AlreadyExists,
+                    format!("blob with expected digest {} exists", req.expected),
+                ));
             }
         }
         if req.total > 0 {
@@ -133,25 +133,25 @@ impl WriteSession {
             }
             WriteAction::Write | WriteAction::Commit => {
                 if req.offset > 0 && req.offset != ws.offset {
-                    return Err(Status::out_of_range(format!(
-                        "write @{} must occur at current offset {}",
-                        req.offset, ws.offset
-                    )));
+                    return Err(bare_status(
+                        ErrorKind::OutOfRange,
+                        format!(
+                            "write @{} must occur at current offset {}",
+                            req.offset, ws.offset
+                        ),
+                    ));
                 }
                 if req.offset == 0 && ws.offset > 0 {
-                    self.writer.truncate(0).map_err(to_status)?;
+                    self.writer.truncate(0)?;
                     msg.offset = 0;
                 }
                 if !req.data.is_empty() {
-                    self.writer.write(&req.data).map_err(to_status)?;
+                    self.writer.write(&req.data)?;
                     msg.offset += req.data.len() as i64;
                 }
                 if action == WriteAction::Commit {
                     let labels: HashMap<String, String> = req.labels;
-                    let d = self
-                        .writer
-                        .commit(self.total, &self.expected, labels)
-                        .map_err(to_status)?;
+                    let d = self.writer.commit(self.total, &self.expected, labels)?;
                     committed = Some((d, msg.offset));
                 }
                 msg.digest = self.writer.digest();
@@ -180,7 +180,8 @@ impl ContentService {
         };
         if first.r#ref.is_empty() {
             let _ = tx
-                .send(Err(Status::invalid_argument(
+                .send(Err(bare_status(
+                    ErrorKind::InvalidArgument,
                     "first message must have a reference",
                 )))
                 .await;
@@ -264,7 +265,7 @@ impl Content for ContentService {
         let req = req.into_inner();
         let info = req
             .info
-            .ok_or_else(|| Status::invalid_argument("info must be set: invalid argument"))?;
+            .ok_or_else(|| Error::invalid_argument("info must be set"))?;
         let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
         let core = CoreInfo {
             digest: info.digest,
@@ -336,9 +337,10 @@ impl Content for ContentService {
         let size = reader.size() as i64;
         let offset = req.offset.max(0);
         if offset > size {
-            return Err(Status::out_of_range(format!(
-                "read past object length {size} bytes"
-            )));
+            return Err(bare_status(
+                ErrorKind::OutOfRange,
+                format!("read past object length {size} bytes"),
+            ));
         }
         let len = if req.size <= 0 || offset + req.size > size {
             size - offset
@@ -366,7 +368,7 @@ impl Content for ContentService {
                         }
                     }
                     Err(e) => {
-                        let _ = tx.send(Err(to_status(e))).await;
+                        let _ = tx.send(Err(Status::from(e))).await;
                         return;
                     }
                 }

@@ -14,7 +14,7 @@ use crated_diff::{ApplyConfig, LAYER_TAR, UNCOMPRESSED_LABEL};
 use crated_metadata::{NamespacedContent, NamespacedWriter};
 
 use super::snapshots::mount_from_api;
-use super::{GrpcService, blocking, lease, namespace, to_status};
+use super::{GrpcService, blocking, lease, namespace};
 
 /// The Diff service.
 pub struct DiffService {
@@ -30,9 +30,7 @@ pub(crate) struct IngestWriter {
 
 impl Write for IngestWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.inner
-            .write(buf)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        self.inner.write(buf).map_err(std::io::Error::from)?;
         self.written += buf.len() as i64;
         Ok(buf.len())
     }
@@ -47,9 +45,9 @@ impl Diff for DiffService {
     async fn apply(&self, req: Request<ApplyRequest>) -> Result<Response<ApplyResponse>, Status> {
         let ns = namespace(&req)?;
         let req = req.into_inner();
-        let desc = req.diff.ok_or_else(|| {
-            Status::invalid_argument("diff descriptor must be set: invalid argument")
-        })?;
+        let desc = req
+            .diff
+            .ok_or_else(|| Error::invalid_argument("diff descriptor must be set"))?;
         let mounts: Vec<_> = req.mounts.into_iter().map(mount_from_api).collect();
         let (content, config) = (self.content.clone(), self.config.clone());
         let digest = desc.digest.clone();
@@ -75,8 +73,7 @@ impl Diff for DiffService {
         let ns = namespace(&req)?;
         let lease = lease(&req);
         let req = req.into_inner();
-        let (compression, media_type) =
-            crated_diff::compression_for(&req.media_type).map_err(to_status)?;
+        let (compression, media_type) = crated_diff::compression_for(&req.media_type)?;
         let left: Vec<_> = req.left.into_iter().map(mount_from_api).collect();
         let right: Vec<_> = req.right.into_iter().map(mount_from_api).collect();
         let reference = if req.r#ref.is_empty() {

@@ -7,9 +7,10 @@ use crated_api::server::events_server::{Events, EventsServer};
 use crated_api::services::v1::{ForwardRequest, PublishRequest, SubscribeRequest};
 use crated_api::tonic::{Request, Response, Status};
 use crated_api::types::Envelope;
+use crated_core::Error;
 use futures::Stream;
 
-use super::{GrpcService, namespace, parse_filters, to_status};
+use super::{GrpcService, namespace, parse_filters};
 use crate::exchange::Exchange;
 
 /// The Events service.
@@ -26,10 +27,8 @@ impl Events for EventsService {
         let req = req.into_inner();
         let event = req
             .event
-            .ok_or_else(|| Status::invalid_argument("event must be set: invalid argument"))?;
-        self.exchange
-            .publish(&ns, &req.topic, event)
-            .map_err(to_status)?;
+            .ok_or_else(|| Error::invalid_argument("event must be set"))?;
+        self.exchange.publish(&ns, &req.topic, event)?;
         Ok(Response::new(()))
     }
 
@@ -37,8 +36,8 @@ impl Events for EventsService {
         let envelope = req
             .into_inner()
             .envelope
-            .ok_or_else(|| Status::invalid_argument("envelope must be set: invalid argument"))?;
-        self.exchange.forward(envelope).map_err(to_status)?;
+            .ok_or_else(|| Error::invalid_argument("envelope must be set"))?;
+        self.exchange.forward(envelope)?;
         Ok(Response::new(()))
     }
 

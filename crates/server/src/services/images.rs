@@ -43,10 +43,10 @@ impl Adaptor for ImageFields<'_> {
     }
 }
 
-fn required(image: Option<crated_api::services::v1::Image>) -> Result<Image, Status> {
+fn required(image: Option<crated_api::services::v1::Image>) -> Result<Image, Error> {
     image
         .map(image_from_api)
-        .ok_or_else(|| Status::invalid_argument("image must be set: invalid argument"))
+        .ok_or_else(|| Error::invalid_argument("image must be set"))
 }
 
 #[tonic::async_trait]

@@ -11,10 +11,10 @@ use crated_api::services::v1::{
 };
 use crated_api::tonic::{Request, Response, Status};
 use crated_api::types::Platform;
-use crated_core::Error;
 use crated_core::filters::Adaptor;
+use crated_core::{Error, ErrorKind};
 
-use super::{GrpcService, parse_filters, timestamp, to_status};
+use super::{GrpcService, parse_filters, timestamp};
 use crate::plugin::{Outcome, PluginEntry, PluginSet};
 
 /// A deprecated feature in use, reported by `Server`.
@@ -89,7 +89,7 @@ fn to_api(e: &PluginEntry) -> Plugin {
     let init_err = match &e.outcome {
         Outcome::Loaded(_) => None,
         Outcome::Skipped(reason) => Some(RpcStatus {
-            code: tonic::Code::Unknown as i32,
+            code: crated_core::errconv::wire_code(ErrorKind::Unknown),
             message: if reason.contains("skip plugin") {
                 reason.clone()
             } else {
@@ -97,14 +97,11 @@ fn to_api(e: &PluginEntry) -> Plugin {
             },
             details: vec![],
         }),
-        Outcome::Failed(err) => {
-            let status = to_status(err.clone());
-            Some(RpcStatus {
-                code: status.code() as i32,
-                message: status.message().to_string(),
-                details: vec![],
-            })
-        }
+        Outcome::Failed(err) => Some(RpcStatus {
+            code: crated_core::errconv::wire_code(err.kind()),
+            message: err.to_string(),
+            details: vec![],
+        }),
     };
     Plugin {
         r#type: e.plugin_type.clone(),
@@ -126,16 +123,37 @@ pub fn load_or_create_uuid(dir: &Path) -> Result<String, Error> {
             tracing::warn!(path = %path.display(), "invalid server uuid; generating a new one")
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::internal(format!("reading {}: {e}", path.display()))),
+        Err(e) => {
+            return Err(Error::with_source(
+                ErrorKind::Internal,
+                format_args!("reading {}", path.display()),
+                e,
+            ));
+        }
     }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::internal(format!("creating {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::with_source(
+            ErrorKind::Internal,
+            format_args!("creating {}", dir.display()),
+            e,
+        )
+    })?;
     let id = uuid::Uuid::new_v4().to_string();
     let tmp = dir.join("uuid.tmp");
-    std::fs::write(&tmp, &id)
-        .map_err(|e| Error::internal(format!("writing {}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, &path)
-        .map_err(|e| Error::internal(format!("writing {}: {e}", path.display())))?;
+    std::fs::write(&tmp, &id).map_err(|e| {
+        Error::with_source(
+            ErrorKind::Internal,
+            format_args!("writing {}", tmp.display()),
+            e,
+        )
+    })?;
+    std::fs::rename(&tmp, &path).map_err(|e| {
+        Error::with_source(
+            ErrorKind::Internal,
+            format_args!("writing {}", path.display()),
+            e,
+        )
+    })?;
     Ok(id)
 }
 
@@ -190,7 +208,7 @@ impl Introspection for IntrospectionService {
         req: Request<PluginInfoRequest>,
     ) -> Result<Response<PluginInfoResponse>, Status> {
         let req = req.into_inner();
-        Err(to_status(Error::not_implemented(format!(
+        Err(Status::from(Error::not_implemented(format!(
             "plugin info for {}.{} is not implemented by crated yet; use Plugins",
             req.r#type, req.id
         ))))

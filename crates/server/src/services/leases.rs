@@ -6,6 +6,7 @@ use crated_api::services::v1::{
     ListRequest, ListResourcesRequest, ListResourcesResponse, ListResponse, Resource,
 };
 use crated_api::tonic::{Request, Response, Status};
+use crated_core::Error;
 use crated_core::filters::Adaptor;
 use crated_metadata::{LeaseResource, Leases as Store};
 
@@ -39,7 +40,7 @@ impl Adaptor for LeaseFields<'_> {
 }
 
 fn resource(r: Option<Resource>) -> Result<LeaseResource, Status> {
-    let r = r.ok_or_else(|| Status::invalid_argument("resource must be set: invalid argument"))?;
+    let r = r.ok_or_else(|| Error::invalid_argument("resource must be set"))?;
     Ok(LeaseResource {
         id: r.id,
         kind: r.r#type,

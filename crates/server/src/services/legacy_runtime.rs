@@ -85,9 +85,11 @@ fn v2_options(any: PbAny) -> Result<PbAny, crated_core::Error> {
         return Ok(any);
     }
     let v1 = V1Options::decode(any.value.as_slice()).map_err(|e| {
-        crated_core::Error::invalid_argument(format!(
-            "decoding {V1_OPTIONS} of the {RUNTIME_V1_LINUX} runtime: {e}"
-        ))
+        crated_core::Error::with_source(
+            crated_core::ErrorKind::InvalidArgument,
+            format_args!("decoding {V1_OPTIONS} of the {RUNTIME_V1_LINUX} runtime"),
+            e,
+        )
     })?;
     let v2 = RuncV2Options {
         binary_name: v1.runtime,

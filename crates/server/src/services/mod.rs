@@ -83,30 +83,6 @@ impl GrpcService {
 /// keys and leases the daemon creates.
 pub use crated_core::identifiers::unique_name;
 
-/// Converts an error into the gRPC status containerd would send.
-pub fn to_status(e: Error) -> Status {
-    use tonic::Code;
-    let code = match e.kind() {
-        ErrorKind::InvalidArgument => Code::InvalidArgument,
-        ErrorKind::NotFound => Code::NotFound,
-        ErrorKind::AlreadyExists => Code::AlreadyExists,
-        ErrorKind::FailedPrecondition | ErrorKind::Conflict => Code::FailedPrecondition,
-        ErrorKind::Unavailable => Code::Unavailable,
-        ErrorKind::NotImplemented => Code::Unimplemented,
-        ErrorKind::Canceled => Code::Cancelled,
-        ErrorKind::DeadlineExceeded => Code::DeadlineExceeded,
-        ErrorKind::ResourceExhausted => Code::ResourceExhausted,
-        ErrorKind::PermissionDenied => Code::PermissionDenied,
-        ErrorKind::Unauthenticated => Code::Unauthenticated,
-        ErrorKind::Aborted => Code::Aborted,
-        ErrorKind::OutOfRange => Code::OutOfRange,
-        ErrorKind::DataLoss => Code::DataLoss,
-        ErrorKind::Internal => Code::Internal,
-        ErrorKind::NotModified | ErrorKind::Unknown => Code::Unknown,
-    };
-    Status::new(code, e.to_string())
-}
-
 /// The namespace a request names, validated; containerd's rules: it must be
 /// present (FailedPrecondition) and a valid identifier (InvalidArgument).
 pub fn namespace<T>(req: &Request<T>) -> Result<String, Status> {
@@ -116,11 +92,12 @@ pub fn namespace<T>(req: &Request<T>) -> Result<String, Status> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     match value {
-        None => Err(to_status(Error::failed_precondition(
+        None => Err(Error::failed_precondition(
             "namespace is required (set the containerd-namespace gRPC header, e.g. cratectl -n default)",
-        ))),
+        )
+        .into()),
         Some(ns) => {
-            identifiers::validate(&ns).map_err(|e| to_status(e.context("namespace validation")))?;
+            identifiers::validate(&ns).map_err(|e| e.context("namespace validation"))?;
             Ok(ns)
         }
     }
@@ -141,8 +118,8 @@ pub async fn blocking<T: Send + 'static>(
 ) -> Result<T, Status> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| Status::internal(format!("store task failed: {e}")))?
-        .map_err(to_status)
+        .map_err(|e| Error::with_source(ErrorKind::Internal, "store task failed", e))?
+        .map_err(Status::from)
 }
 
 /// chrono time to protobuf time.
@@ -161,5 +138,5 @@ pub fn from_timestamp(t: Option<&Timestamp>) -> DateTime<Utc> {
 
 /// Parses the filters of a List request into one filter.
 pub fn parse_filters(filters: &[String]) -> Result<crated_core::filters::Filter, Status> {
-    crated_core::filters::Filter::parse_all(filters).map_err(to_status)
+    crated_core::filters::Filter::parse_all(filters).map_err(Status::from)
 }

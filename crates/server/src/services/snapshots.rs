@@ -13,6 +13,7 @@ use crated_api::services::v1::snapshots::{
 };
 use crated_api::tonic::{Request, Response, Status};
 use crated_api::types::Mount as ApiMount;
+use crated_core::Error;
 use crated_core::filters::{Adaptor, label_field};
 use crated_core::mount::Mount;
 use crated_core::snapshot::{Info, Kind};
@@ -238,7 +239,7 @@ impl Snapshots for SnapshotsService {
         let info = r
             .info
             .map(info_from_api)
-            .ok_or_else(|| Status::invalid_argument("info must be set: invalid argument"))?;
+            .ok_or_else(|| Error::invalid_argument("info must be set"))?;
         let paths = r.update_mask.map(|m| m.paths).unwrap_or_default();
         let store = self.store.clone();
         let updated = blocking(move || store.update(&ns, &r.snapshotter, info, &paths)).await?;

@@ -9,10 +9,11 @@ use crated_api::prost_types::Any;
 use crated_api::server::streaming_server::{Streaming, StreamingServer};
 use crated_api::services::v1::StreamInit;
 use crated_api::tonic::{Request, Response, Status, Streaming as InStream};
+use crated_core::{Error, ErrorKind};
 use futures::Stream;
 use tokio::sync::mpsc;
 
-use super::{GrpcService, namespace, to_status};
+use super::{GrpcService, namespace};
 use crate::streaming::{Stream as Registered, StreamManager};
 
 /// The Streaming service.
@@ -32,30 +33,30 @@ impl Streaming for StreamingService {
     ) -> Result<Response<Self::StreamStream>, Status> {
         let ns = namespace(&req)?;
         let mut input = req.into_inner();
-        let first = input.message().await?.ok_or_else(|| {
-            Status::invalid_argument("stream closed before StreamInit: invalid argument")
-        })?;
+        let first = input
+            .message()
+            .await?
+            .ok_or_else(|| Error::invalid_argument("stream closed before StreamInit"))?;
         if first.type_url != StreamInit::type_url() && first.type_url != StreamInit::full_name() {
-            return Err(Status::invalid_argument(format!(
-                "first message must be a StreamInit, got {}: invalid argument",
+            return Err(Error::invalid_argument(format!(
+                "first message must be a StreamInit, got {}",
                 first.type_url
-            )));
+            ))
+            .into());
         }
         let init = StreamInit::decode(first.value.as_slice()).map_err(|e| {
-            Status::invalid_argument(format!("decoding StreamInit: {e}: invalid argument"))
+            Error::with_source(ErrorKind::InvalidArgument, "decoding StreamInit", e)
         })?;
         let (to_client, mut outgoing) = mpsc::channel::<Any>(64);
         let (incoming_tx, from_client) = mpsc::channel::<Any>(64);
-        self.manager
-            .register(
-                &ns,
-                &init.id,
-                Registered {
-                    to_client: to_client.clone(),
-                    from_client,
-                },
-            )
-            .map_err(to_status)?;
+        self.manager.register(
+            &ns,
+            &init.id,
+            Registered {
+                to_client: to_client.clone(),
+                from_client,
+            },
+        )?;
         let ack = Any {
             type_url: first.type_url.clone(),
             value: Vec::new(),

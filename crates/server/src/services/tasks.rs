@@ -26,7 +26,7 @@ use super::task_convert::{
     any_from_shim, any_to_shim, mount_to_shim, process_from_state, process_info_from_shim,
     time_from_shim,
 };
-use super::{GrpcService, blocking, namespace, parse_filters, timestamp, to_status};
+use super::{GrpcService, blocking, namespace, parse_filters, timestamp};
 
 /// The Tasks service.
 pub struct TasksService {
@@ -38,14 +38,14 @@ pub struct TasksService {
 }
 
 fn shim_of(manager: &ShimManager, ns: &str, id: &str) -> Result<Arc<Shim>, Status> {
-    manager.get(ns, id).map_err(to_status)
+    manager.get(ns, id).map_err(Status::from)
 }
 
 async fn state(shim: &Shim, id: &str, exec_id: &str) -> Result<api::StateResponse, Status> {
     let mut req = api::StateRequest::new();
     req.id = id.to_string();
     req.exec_id = exec_id.to_string();
-    shim.state(&req).await.map_err(to_status)
+    shim.state(&req).await.map_err(Status::from)
 }
 
 impl TasksService {
@@ -81,7 +81,7 @@ impl TasksService {
             return Ok(req.rootfs.iter().map(mount_to_shim).collect());
         }
         let Some(snapshots) = self.snapshots.clone() else {
-            return Err(to_status(Error::failed_precondition(
+            return Err(Status::from(Error::failed_precondition(
                 "no snapshotter is loaded to provide the container's rootfs",
             )));
         };
@@ -117,7 +117,7 @@ impl Tasks for TasksService {
             .as_ref()
             .map(|s| s.value.clone())
             .ok_or_else(|| {
-                to_status(Error::failed_precondition(format!(
+                Status::from(Error::failed_precondition(format!(
                     "container {} has no spec",
                     container.id
                 )))
@@ -138,8 +138,7 @@ impl Tasks for TasksService {
             None => None,
         };
         let (runtime, options) = if req.runtime_path.is_empty() {
-            super::legacy_runtime::effective(&container.runtime.name, options, &self.introspection)
-                .map_err(to_status)?
+            super::legacy_runtime::effective(&container.runtime.name, options, &self.introspection)?
         } else {
             (req.runtime_path.clone(), options)
         };
@@ -164,7 +163,7 @@ impl Tasks for TasksService {
         {
             let _ = std::fs::remove_dir_all(dir);
         }
-        let (_, pid) = created.map_err(to_status)?;
+        let (_, pid) = created?;
         Ok(Response::new(CreateTaskResponse {
             container_id: req.container_id,
             pid,
@@ -178,7 +177,7 @@ impl Tasks for TasksService {
         let mut r = api::StartRequest::new();
         r.id = req.container_id;
         r.exec_id = req.exec_id;
-        let resp = shim.start(&r).await.map_err(to_status)?;
+        let resp = shim.start(&r).await?;
         Ok(Response::new(StartResponse { pid: resp.pid }))
     }
 
@@ -188,7 +187,7 @@ impl Tasks for TasksService {
     ) -> Result<Response<DeleteResponse>, Status> {
         let ns = namespace(&req)?;
         let id = req.into_inner().container_id;
-        let resp = self.manager.delete(&ns, &id).await.map_err(to_status)?;
+        let resp = self.manager.delete(&ns, &id).await?;
         checkpoint::remove_restore_dirs(&ns, &id);
         Ok(Response::new(DeleteResponse {
             id,
@@ -208,7 +207,7 @@ impl Tasks for TasksService {
         let mut r = api::DeleteRequest::new();
         r.id = req.container_id;
         r.exec_id = req.exec_id.clone();
-        let resp = shim.delete(&r).await.map_err(to_status)?;
+        let resp = shim.delete(&r).await?;
         Ok(Response::new(DeleteResponse {
             id: req.exec_id,
             pid: resp.pid,
@@ -253,7 +252,7 @@ impl Tasks for TasksService {
         r.exec_id = req.exec_id;
         r.signal = req.signal;
         r.all = req.all;
-        shim.kill(&r).await.map_err(to_status)?;
+        shim.kill(&r).await?;
         Ok(Response::new(()))
     }
 
@@ -261,7 +260,7 @@ impl Tasks for TasksService {
         let ns = namespace(&req)?;
         let req = req.into_inner();
         if req.exec_id.is_empty() {
-            return Err(to_status(Error::invalid_argument(
+            return Err(Status::from(Error::invalid_argument(
                 "exec id must not be empty",
             )));
         }
@@ -274,7 +273,7 @@ impl Tasks for TasksService {
         r.stdout = req.stdout;
         r.stderr = req.stderr;
         r.spec = req.spec.as_ref().map(any_to_shim).into();
-        shim.exec(&r).await.map_err(to_status)?;
+        shim.exec(&r).await?;
         Ok(Response::new(()))
     }
 
@@ -287,7 +286,7 @@ impl Tasks for TasksService {
         r.exec_id = req.exec_id;
         r.width = req.width;
         r.height = req.height;
-        shim.resize_pty(&r).await.map_err(to_status)?;
+        shim.resize_pty(&r).await?;
         Ok(Response::new(()))
     }
 
@@ -299,7 +298,7 @@ impl Tasks for TasksService {
         r.id = req.container_id;
         r.exec_id = req.exec_id;
         r.stdin = req.stdin;
-        shim.close_io(&r).await.map_err(to_status)?;
+        shim.close_io(&r).await?;
         Ok(Response::new(()))
     }
 
@@ -309,7 +308,7 @@ impl Tasks for TasksService {
         let shim = shim_of(&self.manager, &ns, &id)?;
         let mut r = api::PauseRequest::new();
         r.id = id;
-        shim.pause(&r).await.map_err(to_status)?;
+        shim.pause(&r).await?;
         Ok(Response::new(()))
     }
 
@@ -319,7 +318,7 @@ impl Tasks for TasksService {
         let shim = shim_of(&self.manager, &ns, &id)?;
         let mut r = api::ResumeRequest::new();
         r.id = id;
-        shim.resume(&r).await.map_err(to_status)?;
+        shim.resume(&r).await?;
         Ok(Response::new(()))
     }
 
@@ -332,7 +331,7 @@ impl Tasks for TasksService {
         let shim = shim_of(&self.manager, &ns, &id)?;
         let mut r = api::PidsRequest::new();
         r.id = id;
-        let resp = shim.pids(&r).await.map_err(to_status)?;
+        let resp = shim.pids(&r).await?;
         let processes = resp.processes.iter().map(process_info_from_shim).collect();
         Ok(Response::new(ListPidsResponse { processes }))
     }
@@ -378,7 +377,7 @@ impl Tasks for TasksService {
                 })
                 .await
             }
-            Err(e) => Err(to_status(
+            Err(e) => Err(Status::from(
                 e.context(format!("checkpoint of task {}", req.container_id)),
             )),
         };
@@ -398,7 +397,7 @@ impl Tasks for TasksService {
         r.id = req.container_id;
         r.resources = req.resources.as_ref().map(any_to_shim).into();
         r.annotations = req.annotations;
-        shim.update(&r).await.map_err(to_status)?;
+        shim.update(&r).await?;
         Ok(Response::new(()))
     }
 
@@ -441,7 +440,7 @@ impl Tasks for TasksService {
         let mut r = api::WaitRequest::new();
         r.id = req.container_id;
         r.exec_id = req.exec_id;
-        let resp = shim.wait(&r).await.map_err(to_status)?;
+        let resp = shim.wait(&r).await?;
         Ok(Response::new(WaitResponse {
             exit_status: resp.exit_status,
             exited_at: time_from_shim(resp.exited_at.as_ref()),

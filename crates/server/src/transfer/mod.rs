@@ -13,12 +13,12 @@ use crated_api::server::transfer_server::{Transfer, TransferServer};
 use crated_api::services::v1::TransferRequest;
 use crated_api::tonic::{Request, Response, Status};
 use crated_api::types::transfer::{ImageStore, OciRegistry};
-use crated_core::Error;
+use crated_core::{Error, ErrorKind};
 use crated_metadata::{Images, Leases};
 
 use crate::exchange::Exchange;
 use crate::gc::GcTrigger;
-use crate::services::{GrpcService, namespace, to_status};
+use crate::services::{GrpcService, namespace};
 use crate::streaming::StreamManager;
 use crate::unpack::Unpacker;
 
@@ -54,7 +54,12 @@ fn type_name(any: &Any) -> &str {
 
 fn decode<M: Message + Default>(any: &Any) -> Result<M, Status> {
     M::decode(any.value.as_slice()).map_err(|e| {
-        Status::invalid_argument(format!("decoding {}: {e}: invalid argument", any.type_url))
+        Error::with_source(
+            ErrorKind::InvalidArgument,
+            format_args!("decoding {}", any.type_url),
+            e,
+        )
+        .into()
     })
 }
 
@@ -65,41 +70,32 @@ impl Transfer for TransferService {
         let req = req.into_inner();
         let source = req
             .source
-            .ok_or_else(|| Status::invalid_argument("source must be set: invalid argument"))?;
+            .ok_or_else(|| Error::invalid_argument("source must be set"))?;
         let dest = req
             .destination
-            .ok_or_else(|| Status::invalid_argument("destination must be set: invalid argument"))?;
+            .ok_or_else(|| Error::invalid_argument("destination must be set"))?;
         let progress_id = req.options.map(|o| o.progress_stream).unwrap_or_default();
         let progress = if progress_id.is_empty() {
             progress::Progress::default()
         } else {
-            let stream = self
-                .ctx
-                .streams
-                .take(&ns, &progress_id)
-                .await
-                .map_err(to_status)?;
+            let stream = self.ctx.streams.take(&ns, &progress_id).await?;
             progress::Progress::new(Some(stream.to_client))
         };
         match (type_name(&source), type_name(&dest)) {
             (s, d) if s == OciRegistry::full_name() && d == ImageStore::full_name() => {
                 let registry: OciRegistry = decode(&source)?;
                 let store: ImageStore = decode(&dest)?;
-                pull::pull(&self.ctx, &ns, registry, store, progress)
-                    .await
-                    .map_err(to_status)?;
+                pull::pull(&self.ctx, &ns, registry, store, progress).await?;
                 Ok(Response::new(()))
             }
             (s, d) if s == ImageStore::full_name() && d == OciRegistry::full_name() => {
                 let store: ImageStore = decode(&source)?;
                 let registry: OciRegistry = decode(&dest)?;
-                let resolver = pull::resolver(&registry).map_err(to_status)?;
-                push::push(&self.ctx, &ns, store, registry, resolver, progress)
-                    .await
-                    .map_err(to_status)?;
+                let resolver = pull::resolver(&registry)?;
+                push::push(&self.ctx, &ns, store, registry, resolver, progress).await?;
                 Ok(Response::new(()))
             }
-            (s, d) => Err(to_status(Error::not_implemented(format!(
+            (s, d) => Err(Status::from(Error::not_implemented(format!(
                 "transfer from {s} to {d} is not implemented by crated yet (supported: registry to image store and back)"
             )))),
         }

@@ -418,7 +418,11 @@ async fn pull_under_lease(
             Ok(Ok(())) => {}
             Ok(Err(e)) => first_error = first_error.or(Some(e)),
             Err(e) => {
-                first_error = first_error.or(Some(Error::internal(format!("pull task: {e}"))))
+                first_error = first_error.or(Some(Error::with_source(
+                    ErrorKind::Internal,
+                    "pull task",
+                    e,
+                )))
             }
         }
     }

@@ -38,9 +38,9 @@ async fn push_blob(
         let mut blob = BlobReader::new(reader);
         let mut buf = vec![0u8; 1 << 20];
         loop {
-            let n = blob
-                .read(&mut buf)
-                .map_err(|e| Error::internal(format!("reading blob: {e}")))?;
+            let n = blob.read(&mut buf).map_err(|e| {
+                Error::with_source(crated_core::ErrorKind::Internal, "reading blob", e)
+            })?;
             if n == 0 {
                 break;
             }
@@ -51,9 +51,9 @@ async fn push_blob(
         Ok::<_, Error>(())
     });
     let outcome = pusher.push_reader(desc, rx).await;
-    feeder
-        .await
-        .map_err(|e| Error::internal(format!("blob reader task: {e}")))??;
+    feeder.await.map_err(|e| {
+        Error::with_source(crated_core::ErrorKind::Internal, "blob reader task", e)
+    })??;
     outcome
 }
 

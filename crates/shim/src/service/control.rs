@@ -307,6 +307,10 @@ fn kill_pid(pid: u32, signal: u32) -> Result<()> {
     match kill_process(pid, sig) {
         Ok(()) => Ok(()),
         Err(rustix::io::Errno::SRCH) => Err(Error::not_found("process already finished")),
-        Err(e) => Err(Error::unknown(format!("exec kill error: {e}"))),
+        Err(e) => Err(Error::with_source(
+            crated_core::ErrorKind::Unknown,
+            "exec kill error",
+            e,
+        )),
     }
 }

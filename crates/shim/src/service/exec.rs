@@ -25,16 +25,22 @@ impl Shim {
             .spec
             .as_ref()
             .ok_or_else(|| Error::invalid_argument("exec process spec is required"))?;
-        let mut spec: serde_json::Value = serde_json::from_slice(&any.value)
-            .map_err(|e| Error::invalid_argument(format!("decoding exec process spec: {e}")))?;
+        let mut spec: serde_json::Value = serde_json::from_slice(&any.value).map_err(|e| {
+            Error::with_source(
+                crated_core::ErrorKind::InvalidArgument,
+                "decoding exec process spec",
+                e,
+            )
+        })?;
         let serde_json::Value::Object(fields) = &mut spec else {
             return Err(Error::invalid_argument(
                 "exec process spec is not a JSON object",
             ));
         };
         fields.insert("terminal".into(), serde_json::Value::Bool(req.terminal));
-        let spec = serde_json::to_vec(&spec)
-            .map_err(|e| Error::internal(format!("encoding exec spec: {e}")))?;
+        let spec = serde_json::to_vec(&spec).map_err(|e| {
+            Error::with_source(crated_core::ErrorKind::Internal, "encoding exec spec", e)
+        })?;
         self.with_container(&req.id, |c| {
             match c.init.status {
                 Status::Created | Status::Running => {}

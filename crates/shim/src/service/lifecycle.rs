@@ -366,7 +366,11 @@ impl Shim {
 pub(super) fn read_pid(path: &Path) -> Result<u32> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| io_error(format!("reading {}", path.display()), e))?;
-    text.trim()
-        .parse()
-        .map_err(|e| Error::unknown(format!("parsing {}: {e}", path.display())))
+    text.trim().parse().map_err(|e| {
+        Error::with_source(
+            crated_core::ErrorKind::Unknown,
+            format_args!("parsing {}", path.display()),
+            e,
+        )
+    })
 }

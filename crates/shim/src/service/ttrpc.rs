@@ -20,7 +20,7 @@ use crated_api::ttrpc::ttrpc::Result as TtrpcResult;
 use crated_api::ttrpc::ttrpc::r#async::{Service, TtrpcContext};
 
 use super::Shim;
-use crate::error::{Result, to_ttrpc};
+use crate::error::Result;
 
 /// The service names the handlers answer to.
 pub const SERVICE_NAMES: [&str; 2] = ["containerd.task.v2.Task", "containerd.task.v3.Task"];
@@ -45,7 +45,7 @@ struct TaskService {
 fn reply<T>(r: Result<T>) -> TtrpcResult<T> {
     r.map_err(|e| {
         tracing::debug!(error = %e, "request failed");
-        to_ttrpc(e)
+        crated_api::ttrpc::ttrpc::Error::from(e)
     })
 }
 

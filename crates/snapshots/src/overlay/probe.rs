@@ -51,9 +51,10 @@ fn supports_multiple_lowerdir(dir: &Path) -> Result<()> {
     };
     let merged = p.join("merged");
     crated_mount::mount(&m, &merged).map_err(|e| {
-        Error::new(
+        Error::with_source(
             ErrorKind::NotImplemented,
-            format!("overlayfs does not work on {}: {e}", dir.display()),
+            format_args!("overlayfs does not work on {}", dir.display()),
+            e,
         )
     })?;
     crated_mount::unmount_all(&merged).map_err(Error::from)

@@ -20,7 +20,7 @@ use crated_core::snapshot::{Info, Kind, Usage};
 use crated_core::{Error, Result};
 use redb::{Database, ReadableDatabase, TableDefinition};
 
-use crate::errors::db_error;
+use crate::errors::{StorageError, db_error};
 
 pub(crate) const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
 pub(crate) const PARENTS: TableDefinition<(u64, u64), &str> = TableDefinition::new("parents");
@@ -46,11 +46,9 @@ pub(crate) struct MetaStore {
 impl MetaStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self> {
-        let db = Database::create(path).map_err(|e| {
-            Error::internal(format!(
-                "opening snapshot metadata database {}: {e}",
-                path.display()
-            ))
+        let db = Database::create(path).map_err(|source| StorageError::Open {
+            path: path.to_path_buf(),
+            source,
         })?;
         let txn = db.begin_write().map_err(db_error)?;
         txn.open_table(SNAPSHOTS).map_err(db_error)?;

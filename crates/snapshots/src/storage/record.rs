@@ -7,6 +7,8 @@ use crated_core::snapshot::{Info, Kind, Usage};
 use crated_core::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::errors::StorageError;
+
 /// What the metastore keeps per key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Record {
@@ -68,17 +70,23 @@ impl Record {
 
     /// Encodes the record for the database.
     pub fn encode(&self) -> Result<Vec<u8>> {
-        serde_json::to_vec(self)
-            .map_err(|e| Error::internal(format!("encoding snapshot record {}: {e}", self.id)))
+        serde_json::to_vec(self).map_err(|source| {
+            StorageError::Encode {
+                id: self.id,
+                source,
+            }
+            .into()
+        })
     }
 
     /// Decodes the record stored under `key`.
     pub fn decode(key: &str, bytes: &[u8]) -> Result<Self> {
-        serde_json::from_slice(bytes).map_err(|e| {
-            Error::new(
-                ErrorKind::DataLoss,
-                format!("decoding snapshot record {key:?}: {e}"),
-            )
+        serde_json::from_slice(bytes).map_err(|source| {
+            StorageError::Decode {
+                key: key.to_string(),
+                source,
+            }
+            .into()
         })
     }
 }

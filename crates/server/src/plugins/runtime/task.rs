@@ -74,8 +74,13 @@ fn resolve_runtime_paths(
 fn init(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
     platforms(ctx);
     let config: RuntimeConfig = ctx.config()?;
-    let publish_binary = std::env::current_exe()
-        .map_err(|e| crated_core::Error::internal(format!("finding crated's own binary: {e}")))?;
+    let publish_binary = std::env::current_exe().map_err(|e| {
+        crated_core::Error::with_source(
+            crated_core::ErrorKind::Internal,
+            "finding crated's own binary",
+            e,
+        )
+    })?;
     let manager = crated_runtime::ShimManager::new(crated_runtime::ManagerConfig {
         root: ctx.root.clone(),
         state: ctx.state.clone(),
@@ -91,7 +96,11 @@ fn init(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
     let events: Arc<Exchange> = ctx.plugins.first(EVENT)?;
     let recovery = tokio::runtime::Handle::try_current()
         .map_err(|e| {
-            crated_core::Error::internal(format!("no async runtime for shim recovery: {e}"))
+            crated_core::Error::with_source(
+                crated_core::ErrorKind::Internal,
+                "no async runtime for shim recovery",
+                e,
+            )
         })?
         .block_on(manager.recover());
     crate::services::task_events::publish_recovered(&events, recovery);
