@@ -18,6 +18,7 @@ mod namespaces;
 mod objects;
 mod records;
 mod snapshots;
+mod snapshotter;
 #[cfg(test)]
 mod testutil;
 
@@ -29,3 +30,4 @@ pub use leases::{Lease, LeaseResource, Leases};
 pub use namespaces::{Namespace, Namespaces};
 pub use records::BlobRecord;
 pub use snapshots::NamespacedSnapshots;
+pub use snapshotter::NamespacedSnapshotter;
