@@ -9,6 +9,7 @@
 
 mod containers;
 mod content;
+mod content_view;
 mod db;
 pub mod gc;
 mod images;
@@ -24,6 +25,7 @@ mod testutil;
 
 pub use containers::Containers;
 pub use content::{NamespacedContent, NamespacedWriter};
+pub use content_view::NamespacedContentStore;
 pub use db::Db;
 pub use images::Images;
 pub use leases::{Lease, LeaseResource, Leases};
