@@ -22,6 +22,8 @@ mod ingest;
 mod locks;
 mod reader;
 mod store;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
 mod writer;
 
 pub use store::LocalStore;

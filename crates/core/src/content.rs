@@ -63,6 +63,17 @@ pub trait Manager: Send + Sync {
     fn list(&self) -> Result<Vec<Info>>;
     /// Removes the blob; `NotFound` when absent.
     fn delete(&self, digest: &str) -> Result<()>;
+    /// Updates the labels of `info.digest` per containerd's field paths
+    /// (none or `labels` replace all, `labels.<k>` one key; an empty value
+    /// removes a label) and returns the new info. A store that keeps no
+    /// labels answers `NotImplemented`.
+    fn update(&self, info: Info, fieldpaths: &[String]) -> Result<Info> {
+        let _ = fieldpaths;
+        Err(crate::Error::not_implemented(format!(
+            "updating labels of {}: this content store keeps no labels (use the metadata layer's namespaced store)",
+            info.digest
+        )))
+    }
 }
 
 /// Options for opening a writer.

@@ -94,6 +94,11 @@ impl NamespacedContent {
         }
     }
 
+    /// Namespace `ns`'s view of the content as the core content traits.
+    pub fn namespaced(&self, ns: &str) -> crate::NamespacedContentStore {
+        crate::NamespacedContentStore::new(self.clone(), ns)
+    }
+
     /// The info of `d` in namespace `ns`.
     pub fn info(&self, ns: &str, d: &str) -> Result<Info> {
         digest::validate(d)?;

@@ -9,6 +9,7 @@
 
 mod containers;
 mod content;
+mod content_view;
 mod db;
 mod error;
 pub mod gc;
@@ -19,11 +20,13 @@ mod namespaces;
 mod objects;
 mod records;
 mod snapshots;
+mod snapshotter;
 #[cfg(test)]
 mod testutil;
 
 pub use containers::Containers;
 pub use content::{NamespacedContent, NamespacedWriter};
+pub use content_view::NamespacedContentStore;
 pub use db::Db;
 pub use error::DbError;
 pub use images::Images;
@@ -31,3 +34,4 @@ pub use leases::{Lease, LeaseResource, Leases};
 pub use namespaces::{Namespace, Namespaces};
 pub use records::BlobRecord;
 pub use snapshots::NamespacedSnapshots;
+pub use snapshotter::NamespacedSnapshotter;

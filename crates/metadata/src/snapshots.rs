@@ -15,6 +15,7 @@ use crate::db::{self, Db, SEQUENCES, SNAPSHOTS, db_err, encode};
 use crate::keys;
 use crate::leases::{LeaseResource, add_resource_in};
 use crate::namespaces;
+use crate::snapshotter::NamespacedSnapshotter;
 
 /// A namespace's snapshot record.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -156,7 +157,13 @@ impl NamespacedSnapshots {
         names
     }
 
-    fn backend(&self, name: &str) -> Result<&Arc<dyn Snapshotter>> {
+    /// Namespace `ns`'s view of snapshotter `sn` as a core
+    /// [`Snapshotter`]; `InvalidArgument` when `sn` is not loaded.
+    pub fn namespaced(&self, ns: &str, sn: &str) -> Result<NamespacedSnapshotter> {
+        NamespacedSnapshotter::new(self.clone(), ns, sn)
+    }
+
+    pub(crate) fn backend(&self, name: &str) -> Result<&Arc<dyn Snapshotter>> {
         self.backends.get(name).ok_or_else(|| {
             Error::invalid_argument(format!(
                 "snapshotter {name:?} not loaded (available: {})",
@@ -176,7 +183,7 @@ impl NamespacedSnapshots {
         let NewSnapshot {
             key,
             parent,
-            labels,
+            mut labels,
             lease,
         } = new;
         if key.is_empty() || key.contains('\0') {
@@ -185,6 +192,8 @@ impl NamespacedSnapshots {
             ));
         }
         crated_core::identifiers::validate_labels(&labels)?;
+        // An empty value is no label, as on update and commit.
+        labels.retain(|_, v| !v.is_empty());
         let backend = self.backend(sn)?.clone();
         let k = keys::key(&[ns, sn, key]);
         // Reserve a backend key under the lock, call the backend outside it
@@ -348,8 +357,9 @@ impl NamespacedSnapshots {
             }
             let seq = next_sequence(txn, sn)?;
             let backend_name = format!("{ns}/{seq}/{name}");
-            let mut merged = active.labels.clone();
-            merged.extend(labels);
+            // The committed snapshot has the commit's labels only, as in
+            // containerd (the active one's are not carried over).
+            let mut merged = labels;
             merged.retain(|_, v| !v.is_empty());
             backend.commit(&backend_name, &active.backend_key, inherited(&merged))?;
             let now = Utc::now();

@@ -1,7 +1,8 @@
 //! crated's snapshotters, with containerd's semantics: [`Overlay`]
 //! (`overlayfs`), [`Native`] (`native`) and [`Btrfs`] (`btrfs`), each
 //! implementing `crated_core::snapshot::Snapshotter`, and the conformance
-//! suite every snapshotter must pass ([`testsuite`]).
+//! suite every snapshotter must pass (`testsuite`, behind the feature of
+//! that name).
 //!
 //! Each backend keeps a metastore (a small redb database,
 //! [`METADATA_FILE`]) in its root with, per key, the snapshot's id, kind,
@@ -33,6 +34,7 @@ pub mod native;
 pub mod overlay;
 mod storage;
 mod store;
+#[cfg(feature = "testsuite")]
 pub mod testsuite;
 
 pub use btrfs::Btrfs;
