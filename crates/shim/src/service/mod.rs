@@ -12,7 +12,7 @@ pub mod ttrpc;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crated_api::ttrpc::events::task::TaskExit;
 use crated_api::ttrpc::protobuf::MessageField;
@@ -36,6 +36,10 @@ mod event_types {
     pub const PAUSED: &str = "containerd.events.TaskPaused";
     pub const RESUMED: &str = "containerd.events.TaskResumed";
 }
+
+/// How long the exit of an init waits for the rest of its container to be
+/// killed before it is reported anyway.
+const KILL_ALL_BOUND: Duration = Duration::from_secs(10);
 
 /// The shim's state.
 #[derive(Default)]
@@ -91,18 +95,44 @@ impl Shim {
         });
     }
 
+    /// Handles the exit of a child. The exit of the init of a container
+    /// without its own pid namespace first kills every other process of the
+    /// container (as containerd's shim does), so nothing of it still runs
+    /// once the exit is reported.
+    fn on_exit(self: &Arc<Self>, exit: Exit) {
+        let kill_all = self
+            .state()
+            .containers
+            .values()
+            .find(|c| c.kill_all_on_exit && c.init.pid == exit.pid && c.init.exit.is_none())
+            .map(|c| (c.runtime.clone(), c.id.clone()));
+        let Some((runtime, id)) = kill_all else {
+            self.record_exit(exit);
+            return;
+        };
+        let me = self.clone();
+        tokio::spawn(async move {
+            let killing = runtime.kill(&me.reaper, &id, 9, true);
+            match tokio::time::timeout(KILL_ALL_BOUND, killing).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!(id, error = %e, "killing the remaining processes after init exit");
+                }
+                Err(_) => {
+                    tracing::warn!(id, "killing the remaining processes after init exit took over {KILL_ALL_BOUND:?}; reporting the exit anyway");
+                }
+            }
+            me.record_exit(exit);
+        });
+    }
+
     /// Records the exit of a container process and publishes it, unless the
     /// process is still starting (then `Start` publishes it after its own
     /// event). An exit no process claims is kept while pids are pending.
-    fn on_exit(self: &Arc<Self>, exit: Exit) {
+    fn record_exit(&self, exit: Exit) {
         let mut st = self.state();
-        let mut kill_all = None;
         let mut found = false;
         for c in st.containers.values_mut() {
-            let is_init = c.init.pid == exit.pid && c.init.exit.is_none();
-            if is_init && c.kill_all_on_exit {
-                kill_all = Some((c.runtime.clone(), c.id.clone()));
-            }
             let id = c.id.clone();
             let Some(p) = c.find_pid_mut(exit.pid) else {
                 continue;
@@ -120,15 +150,6 @@ impl Shim {
         }
         if !found && st.pending > 0 {
             st.unclaimed.insert(exit.pid, exit);
-        }
-        drop(st);
-        if let Some((runtime, id)) = kill_all {
-            let reaper = self.reaper.clone();
-            tokio::spawn(async move {
-                if let Err(e) = runtime.kill(&reaper, &id, 9, true).await {
-                    tracing::debug!(id, error = %e, "killing the remaining processes after init exit");
-                }
-            });
         }
     }
 
