@@ -95,19 +95,28 @@ impl Shim {
         });
     }
 
-    /// Handles the exit of a child. The exit of the init of a container
-    /// without its own pid namespace first kills every other process of the
-    /// container (as containerd's shim does), so nothing of it still runs
-    /// once the exit is reported.
+    /// Handles the exit of a child. An init's exit, once collected, lets no
+    /// more exec start; in a container without its own pid namespace it
+    /// first kills every other process of the container (as containerd's
+    /// shim does), so nothing of it still runs once the exit is reported;
+    /// and it is reported after the exits of the execs already started.
     fn on_exit(self: &Arc<Self>, exit: Exit) {
-        let kill_all = self
-            .state()
-            .containers
-            .values()
-            .find(|c| c.kill_all_on_exit && c.init.pid == exit.pid && c.init.exit.is_none())
-            .map(|c| (c.runtime.clone(), c.id.clone()));
-        let Some((runtime, id)) = kill_all else {
+        let init_of = {
+            let mut st = self.state();
+            st.containers
+                .values_mut()
+                .find(|c| c.init.pid == exit.pid && c.init.exit.is_none() && !c.init_exiting)
+                .map(|c| {
+                    c.init_exiting = true;
+                    (c.id.clone(), c.kill_all_on_exit.then(|| c.runtime.clone()))
+                })
+        };
+        let Some((id, kill_all)) = init_of else {
             self.record_exit(exit);
+            return;
+        };
+        let Some(runtime) = kill_all else {
+            self.init_exited(&id, exit);
             return;
         };
         let me = self.clone();
@@ -122,8 +131,23 @@ impl Shim {
                     tracing::warn!(id, "killing the remaining processes after init exit took over {KILL_ALL_BOUND:?}; reporting the exit anyway");
                 }
             }
-            me.record_exit(exit);
+            me.init_exited(&id, exit);
         });
+    }
+
+    /// Records the init's exit of container `id` now, or holds it while
+    /// execs started before it still run.
+    fn init_exited(&self, id: &str, exit: Exit) {
+        {
+            let mut st = self.state();
+            if let Some(c) = st.containers.get_mut(id)
+                && c.running_execs > 0
+            {
+                c.held_init_exit = Some(exit);
+                return;
+            }
+        }
+        self.record_exit(exit);
     }
 
     /// Records the exit of a container process and publishes it, unless the
@@ -139,6 +163,7 @@ impl Shim {
             };
             found = true;
             p.set_exited(exit.status, exit.at);
+            let is_exec = !p.exec_id.is_empty();
             if p.starting {
                 p.held_exit = true;
             } else {
@@ -146,10 +171,28 @@ impl Shim {
                 self.publisher
                     .publish(topics::TASK_EXIT_EVENT_TOPIC, event_types::EXIT, &ev);
             }
+            if is_exec {
+                self.exec_ended(c);
+            }
             break;
         }
         if !found && st.pending > 0 {
             st.unclaimed.insert(exit.pid, exit);
+        }
+    }
+
+    /// Counts off an exec whose start was accepted and that has now ended;
+    /// the last one releases an init exit held for it.
+    fn exec_ended(&self, c: &mut Container) {
+        c.running_execs = c.running_execs.saturating_sub(1);
+        if c.running_execs > 0 {
+            return;
+        }
+        if let Some(exit) = c.held_init_exit.take() {
+            c.init.set_exited(exit.status, exit.at);
+            let ev = exit_event(&c.id, &c.init);
+            self.publisher
+                .publish(topics::TASK_EXIT_EVENT_TOPIC, event_types::EXIT, &ev);
         }
     }
 
