@@ -15,9 +15,9 @@ use crated_client::events::{EventStream, KnownEvent};
 use crated_client::spec::{OciSpec, SpecBuilder, SpecContext, process_to_any};
 use crated_client::tasks::Stdio;
 use crated_client::{Client, ConnectOptions, ErrorKind};
-use futures::StreamExt;
-use crated_e2e::workload::{BusyboxRootfs, Cleanup, expect_shim_pid};
 use crated_e2e::Daemon;
+use crated_e2e::workload::{BusyboxRootfs, Cleanup, expect_shim_pid};
+use futures::StreamExt;
 
 const NS: &str = "init-exit";
 const SIGKILL: u32 = 9;
@@ -120,7 +120,10 @@ fn host_pid_container_children_die_before_the_init_exit_is_reported() {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert!(!children.is_empty(), "the init {init} never forked its sleep");
+        assert!(
+            !children.is_empty(),
+            "the init {init} never forked its sleep"
+        );
         let waiting = client.tasks().wait(id, "");
         client
             .tasks()
@@ -275,10 +278,11 @@ fn exec_racing_the_init_death_is_reported_with_the_exit() {
                     exec_exit_seen,
                     "{id}: the init's exit was published before the exit of its started exec"
                 );
-                let exec = tokio::time::timeout(Duration::from_secs(30), client.tasks().wait(&id, "e"))
-                    .await
-                    .unwrap_or_else(|_| panic!("{id}: the started exec never exited"))
-                    .unwrap_or_else(|e| panic!("wait exec {id}: {e}"));
+                let exec =
+                    tokio::time::timeout(Duration::from_secs(30), client.tasks().wait(&id, "e"))
+                        .await
+                        .unwrap_or_else(|_| panic!("{id}: the started exec never exited"))
+                        .unwrap_or_else(|e| panic!("wait exec {id}: {e}"));
                 assert_ne!(exec.code, 0, "{id}: the exec was killed, not finished");
             }
             let _ = client.tasks().delete_process(&id, "e").await;

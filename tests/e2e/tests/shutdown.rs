@@ -74,7 +74,15 @@ fn daemon_exits_with_requests_streams_and_hung_clients_open() {
     let rootfs = BusyboxRootfs::new();
     let id = "shutdown-open";
     daemon
-        .ctr_cmd(&["run", "-d", "--rootfs", &rootfs.arg(), id, "/bin/sleep", "1000"])
+        .ctr_cmd(&[
+            "run",
+            "-d",
+            "--rootfs",
+            &rootfs.arg(),
+            id,
+            "/bin/sleep",
+            "1000",
+        ])
         .timeout(Duration::from_secs(60))
         .run()
         .ok();
@@ -92,12 +100,7 @@ fn daemon_exits_with_requests_streams_and_hung_clients_open() {
     // The exec is running once `ctr tasks ls`-style listing shows it.
     assert!(
         crated_e2e::wait_until(Duration::from_secs(20), || {
-            daemon
-                .ctr(&["tasks", "ps", id])
-                .stdout()
-                .lines()
-                .count()
-                > 2
+            daemon.ctr(&["tasks", "ps", id]).stdout().lines().count() > 2
         }),
         "the exec never started"
     );

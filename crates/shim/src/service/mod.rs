@@ -128,7 +128,10 @@ impl Shim {
                     tracing::debug!(id, error = %e, "killing the remaining processes after init exit");
                 }
                 Err(_) => {
-                    tracing::warn!(id, "killing the remaining processes after init exit took over {KILL_ALL_BOUND:?}; reporting the exit anyway");
+                    tracing::warn!(
+                        id,
+                        "killing the remaining processes after init exit took over {KILL_ALL_BOUND:?}; reporting the exit anyway"
+                    );
                 }
             }
             me.init_exited(&id, exit);
