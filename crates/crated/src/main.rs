@@ -242,8 +242,20 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = runtime.block_on(run(cli)) {
-        eprintln!("crated: {}", crated_core::errconv::chain_text(e.as_ref()));
-        std::process::exit(1);
-    }
+    let code = match runtime.block_on(run(cli)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("crated: {}", crated_core::errconv::chain_text(e.as_ref()));
+            1
+        }
+    };
+    // Work still running on the runtime's threads (a blocking call stuck on
+    // a peer, a task that outlived its request) must not keep the process
+    // alive after the daemon stopped: give it a moment, then exit anyway.
+    runtime.shutdown_timeout(EXIT_GRACE);
+    std::process::exit(code);
 }
+
+/// How long work left on the runtime's threads may hold up the exit once
+/// the daemon has stopped.
+const EXIT_GRACE: std::time::Duration = std::time::Duration::from_millis(500);

@@ -239,8 +239,12 @@ impl Daemon {
                 Ok(())
             }
         };
-        if let Err(e) = ttrpc_server.shutdown().await {
-            tracing::warn!(error = %e, "stopping ttrpc server");
+        match tokio::time::timeout(SHUTDOWN_GRACE, ttrpc_server.shutdown()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "stopping ttrpc server"),
+            Err(_) => tracing::warn!(
+                "ttrpc connections still open after the shutdown grace period; closing them"
+            ),
         }
         for path in [&grpc_path, &ttrpc_path] {
             let _ = std::fs::remove_file(path);

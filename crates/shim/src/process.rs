@@ -13,6 +13,7 @@ use crate::console::Console;
 use crate::error::{Error, Result};
 use crate::io::{ProcessIo, Stdio};
 use crate::options::RuncOptions;
+use crate::reaper::Exit;
 use crate::runtime::Runtime;
 
 /// The state of a process, containerd's state machine.
@@ -140,6 +141,13 @@ pub struct Container {
     pub kill_all_on_exit: bool,
     /// A checkpoint image to restore from at `Start`.
     pub checkpoint: Option<String>,
+    /// The init's exit has been collected; no exec may start any more.
+    pub init_exiting: bool,
+    /// Execs whose start was accepted and that have not exited: the init's
+    /// exit is reported after theirs.
+    pub running_execs: usize,
+    /// The init's exit, held until `running_execs` drops to zero.
+    pub held_init_exit: Option<Exit>,
 }
 
 impl Container {

@@ -56,3 +56,65 @@ fn daemon_stops_with_event_subscriptions_open() {
         );
     }
 }
+
+/// SIGTERM with every kind of long-lived work open at once: an event
+/// stream, a content write stream that never ends, a `Wait` on a running
+/// task, a client that connected and never spoke, and one that stopped in
+/// the middle of its HTTP/2 preface. The daemon exits (cleanly) within
+/// `STOP_TIMEOUT` all the same. Needs root.
+#[test]
+fn daemon_exits_with_requests_streams_and_hung_clients_open() {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+
+    use crated_e2e::workload::{BusyboxRootfs, Cleanup, expect_shim_pid};
+
+    const NS: &str = "default";
+    let mut daemon = Daemon::start();
+    let rootfs = BusyboxRootfs::new();
+    let id = "shutdown-open";
+    daemon
+        .ctr_cmd(&[
+            "run",
+            "-d",
+            "--rootfs",
+            &rootfs.arg(),
+            id,
+            "/bin/sleep",
+            "1000",
+        ])
+        .timeout(Duration::from_secs(60))
+        .run()
+        .ok();
+    let shim = expect_shim_pid(&daemon, NS, id);
+    let events = daemon.spawn_ctr(&["events"]);
+    let mut ingest = daemon.spawn_ctr(&["content", "ingest", "shutdown-open-ref"]);
+    ingest.write_stdin(b"a blob that never ends");
+    let wait = daemon.spawn_ctr(&["tasks", "exec", "--exec-id", "w", id, "/bin/sleep", "1000"]);
+    let silent = UnixStream::connect(daemon.socket())
+        .unwrap_or_else(|e| panic!("connecting to {}: {e}", daemon.socket().display()));
+    let mut half = UnixStream::connect(daemon.socket())
+        .unwrap_or_else(|e| panic!("connecting to {}: {e}", daemon.socket().display()));
+    half.write_all(b"PRI * HTTP/2.0\r\n\r\n")
+        .unwrap_or_else(|e| panic!("writing half a preface: {e}"));
+    // The exec is running once `ctr tasks ls`-style listing shows it.
+    assert!(
+        crated_e2e::wait_until(Duration::from_secs(20), || {
+            daemon.ctr(&["tasks", "ps", id]).stdout().lines().count() > 2
+        }),
+        "the exec never started"
+    );
+
+    daemon.stop();
+
+    drop((silent, half));
+    // Their connections went with the daemon, so each client ends too.
+    for client in [events, ingest, wait] {
+        client.wait(Duration::from_secs(10));
+    }
+    // Clean up the container with the daemon back.
+    daemon.restart();
+    let mut cleanup = Cleanup::new(&daemon, NS);
+    cleanup.add(id);
+    cleanup.shim(shim);
+}

@@ -17,6 +17,7 @@ use crate::events::timestamp;
 use crate::io::{ProcessIo, Stdio};
 use crate::process::{Process, Status};
 use crate::runtime::Runtime;
+use rustix::process::{Pid, Signal, kill_process};
 
 impl Shim {
     /// Registers an exec'd process; it runs at `Start`.
@@ -83,6 +84,7 @@ impl Shim {
     pub async fn start_exec(self: &Arc<Self>, id: &str, exec_id: &str) -> Result<u32> {
         let (runtime, bundle, stdio, spec) = self.with_container(id, |c| {
             let (runtime, bundle) = (c.runtime.clone(), c.bundle.clone());
+            let init_gone = c.init_exiting || c.init.exit.is_some();
             let p = c.process_mut(exec_id)?;
             match p.status {
                 Status::Created => {}
@@ -91,8 +93,15 @@ impl Shim {
                 }
                 _ => return Err(Error::failed_precondition("cannot start a running process")),
             }
+            if init_gone {
+                return Err(Error::failed_precondition(format!(
+                    "container {id} init process is not running"
+                )));
+            }
             p.starting = true;
-            Ok((runtime, bundle, p.stdio.clone(), p.spec.clone()))
+            let taken = (runtime, bundle, p.stdio.clone(), p.spec.clone());
+            c.running_execs += 1;
+            Ok(taken)
         })?;
         self.begin_pending();
         let result = self
@@ -104,17 +113,26 @@ impl Shim {
             unclaimed,
             ..
         } = &mut *st;
-        let outcome = match containers
-            .get_mut(id)
-            .and_then(|c| c.execs.get_mut(exec_id))
-        {
-            None => Err(Error::not_found(format!(
-                "process {exec_id} deleted while starting"
-            ))),
+        let Some(c) = containers.get_mut(id) else {
+            drop(st);
+            self.end_pending();
+            return Err(Error::not_found(format!(
+                "container {id} deleted while {exec_id} was starting"
+            )));
+        };
+        let late = c.init_exiting && c.kill_all_on_exit;
+        let outcome = match c.execs.get_mut(exec_id) {
+            None => {
+                self.exec_ended(c);
+                Err(Error::not_found(format!(
+                    "process {exec_id} deleted while starting"
+                )))
+            }
             Some(p) => match result {
                 Err(e) => {
                     p.set_exited(255, std::time::SystemTime::now());
                     p.starting = false;
+                    self.exec_ended(c);
                     Err(e)
                 }
                 Ok((pid, io, console)) => {
@@ -124,9 +142,21 @@ impl Shim {
                     if p.status == Status::Created {
                         p.status = Status::Running;
                     }
-                    if let Some(exit) = unclaimed.remove(&pid) {
-                        p.set_exited(exit.status, exit.at);
-                        p.held_exit = true;
+                    let exited_already = match unclaimed.remove(&pid) {
+                        Some(exit) => {
+                            p.set_exited(exit.status, exit.at);
+                            p.held_exit = true;
+                            true
+                        }
+                        None => false,
+                    };
+                    if late && !exited_already {
+                        // Started after the kill of the rest of a container
+                        // without its own pid namespace: it must not outlive
+                        // the init either.
+                        if let Some(target) = Pid::from_raw(pid as i32) {
+                            let _ = kill_process(target, Signal::KILL);
+                        }
                     }
                     let mut ev = TaskExecStarted::new();
                     ev.container_id = id.to_string();
@@ -138,6 +168,9 @@ impl Shim {
                         &ev,
                     );
                     self.publish_held_exit(id, p);
+                    if exited_already {
+                        self.exec_ended(c);
+                    }
                     Ok(pid)
                 }
             },

@@ -118,6 +118,9 @@ impl Shim {
             cgroup: None,
             kill_all_on_exit: should_kill_all_on_exit(&config),
             checkpoint: (!req.checkpoint.is_empty()).then(|| req.checkpoint.clone()),
+            init_exiting: false,
+            running_execs: 0,
+            held_init_exit: None,
         };
         if c.checkpoint.is_some() {
             // `runc restore` creates and starts at once, at `Start`.
@@ -292,6 +295,9 @@ impl Shim {
                 cgroup: None,
                 kill_all_on_exit: c.kill_all_on_exit,
                 checkpoint: None,
+                init_exiting: false,
+                running_execs: 0,
+                held_init_exit: None,
             })
         })?;
         self.begin_pending();

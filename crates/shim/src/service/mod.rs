@@ -12,7 +12,7 @@ pub mod ttrpc;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crated_api::ttrpc::events::task::TaskExit;
 use crated_api::ttrpc::protobuf::MessageField;
@@ -36,6 +36,10 @@ mod event_types {
     pub const PAUSED: &str = "containerd.events.TaskPaused";
     pub const RESUMED: &str = "containerd.events.TaskResumed";
 }
+
+/// How long the exit of an init waits for the rest of its container to be
+/// killed before it is reported anyway.
+const KILL_ALL_BOUND: Duration = Duration::from_secs(10);
 
 /// The shim's state.
 #[derive(Default)]
@@ -91,24 +95,78 @@ impl Shim {
         });
     }
 
+    /// Handles the exit of a child. An init's exit, once collected, lets no
+    /// more exec start; in a container without its own pid namespace it
+    /// first kills every other process of the container (as containerd's
+    /// shim does), so nothing of it still runs once the exit is reported;
+    /// and it is reported after the exits of the execs already started.
+    fn on_exit(self: &Arc<Self>, exit: Exit) {
+        let init_of = {
+            let mut st = self.state();
+            st.containers
+                .values_mut()
+                .find(|c| c.init.pid == exit.pid && c.init.exit.is_none() && !c.init_exiting)
+                .map(|c| {
+                    c.init_exiting = true;
+                    (c.id.clone(), c.kill_all_on_exit.then(|| c.runtime.clone()))
+                })
+        };
+        let Some((id, kill_all)) = init_of else {
+            self.record_exit(exit);
+            return;
+        };
+        let Some(runtime) = kill_all else {
+            self.init_exited(&id, exit);
+            return;
+        };
+        let me = self.clone();
+        tokio::spawn(async move {
+            let killing = runtime.kill(&me.reaper, &id, 9, true);
+            match tokio::time::timeout(KILL_ALL_BOUND, killing).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!(id, error = %e, "killing the remaining processes after init exit");
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        id,
+                        "killing the remaining processes after init exit took over {KILL_ALL_BOUND:?}; reporting the exit anyway"
+                    );
+                }
+            }
+            me.init_exited(&id, exit);
+        });
+    }
+
+    /// Records the init's exit of container `id` now, or holds it while
+    /// execs started before it still run.
+    fn init_exited(&self, id: &str, exit: Exit) {
+        {
+            let mut st = self.state();
+            if let Some(c) = st.containers.get_mut(id)
+                && c.running_execs > 0
+            {
+                c.held_init_exit = Some(exit);
+                return;
+            }
+        }
+        self.record_exit(exit);
+    }
+
     /// Records the exit of a container process and publishes it, unless the
     /// process is still starting (then `Start` publishes it after its own
     /// event). An exit no process claims is kept while pids are pending.
-    fn on_exit(self: &Arc<Self>, exit: Exit) {
+    fn record_exit(&self, exit: Exit) {
         let mut st = self.state();
-        let mut kill_all = None;
         let mut found = false;
         for c in st.containers.values_mut() {
-            let is_init = c.init.pid == exit.pid && c.init.exit.is_none();
-            if is_init && c.kill_all_on_exit {
-                kill_all = Some((c.runtime.clone(), c.id.clone()));
-            }
             let id = c.id.clone();
             let Some(p) = c.find_pid_mut(exit.pid) else {
                 continue;
             };
             found = true;
             p.set_exited(exit.status, exit.at);
+            let is_exec = !p.exec_id.is_empty();
             if p.starting {
                 p.held_exit = true;
             } else {
@@ -116,19 +174,28 @@ impl Shim {
                 self.publisher
                     .publish(topics::TASK_EXIT_EVENT_TOPIC, event_types::EXIT, &ev);
             }
+            if is_exec {
+                self.exec_ended(c);
+            }
             break;
         }
         if !found && st.pending > 0 {
             st.unclaimed.insert(exit.pid, exit);
         }
-        drop(st);
-        if let Some((runtime, id)) = kill_all {
-            let reaper = self.reaper.clone();
-            tokio::spawn(async move {
-                if let Err(e) = runtime.kill(&reaper, &id, 9, true).await {
-                    tracing::debug!(id, error = %e, "killing the remaining processes after init exit");
-                }
-            });
+    }
+
+    /// Counts off an exec whose start was accepted and that has now ended;
+    /// the last one releases an init exit held for it.
+    fn exec_ended(&self, c: &mut Container) {
+        c.running_execs = c.running_execs.saturating_sub(1);
+        if c.running_execs > 0 {
+            return;
+        }
+        if let Some(exit) = c.held_init_exit.take() {
+            c.init.set_exited(exit.status, exit.at);
+            let ev = exit_event(&c.id, &c.init);
+            self.publisher
+                .publish(topics::TASK_EXIT_EVENT_TOPIC, event_types::EXIT, &ev);
         }
     }
 
