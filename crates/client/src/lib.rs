@@ -62,6 +62,7 @@ pub mod container;
 pub mod containers;
 pub mod content;
 mod convert;
+pub mod cri;
 pub mod diff;
 pub mod error;
 pub mod events;

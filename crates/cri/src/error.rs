@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use crated_core::{ErrorKind, HasKind};
 
-/// What can go wrong while setting up or tearing down pod networking.
+/// What can go wrong in the CRI plugin: pod networking, the services
+/// it drives, and requests it refuses.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file or directory could not be read, written or created.
@@ -95,6 +96,38 @@ pub enum Error {
     /// An argument given by the caller is invalid.
     #[error("{0}")]
     InvalidArgument(String),
+    /// An object the request names does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// An object the request would create exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The object is not in a state that allows the request.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// The request is one crated's CRI plugin does not serve (yet).
+    #[error("{what} is not implemented by crated's CRI plugin yet")]
+    Unimplemented {
+        /// The RPC or feature, e.g. "CreateContainer".
+        what: &'static str,
+    },
+    /// A call to crated's own services failed.
+    #[error("{what}: {source}")]
+    Client {
+        /// What was being done, e.g. "pulling image \"busybox\"".
+        what: String,
+        /// The client's error, which carries the service's error kind.
+        #[source]
+        source: crated_client::Error,
+    },
+}
+
+impl Error {
+    /// Wraps a client error with what was being done.
+    pub fn client(what: impl Into<String>) -> impl FnOnce(crated_client::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Client { what, source }
+    }
 }
 
 impl HasKind for Error {
@@ -108,6 +141,11 @@ impl HasKind for Error {
             Error::NoConfig { .. } | Error::PluginNotFound { .. } => ErrorKind::FailedPrecondition,
             Error::Timeout { .. } => ErrorKind::DeadlineExceeded,
             Error::Plugin { .. } | Error::BadResult { .. } => ErrorKind::Unknown,
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
+            Error::FailedPrecondition(_) => ErrorKind::FailedPrecondition,
+            Error::Unimplemented { .. } => ErrorKind::NotImplemented,
+            Error::Client { source, .. } => source.kind(),
         }
     }
 }

@@ -1,5 +1,8 @@
-//! Parts of crated's Kubernetes CRI plugin that stand on their own.
+//! crated's Kubernetes CRI plugin.
 //!
+//! - [`service`]: [`CriService`], serving `runtime.v1.RuntimeService` and
+//!   `runtime.v1.ImageService` over crated's own services, reached through
+//!   `crated_client` in namespace `k8s.io`.
 //! - [`netns`]: pod network namespaces, created on a dedicated thread and
 //!   pinned by a bind mount under crated's state directory, so they outlive
 //!   every process in them and survive a daemon restart.
@@ -14,14 +17,21 @@
 //!   keeps them.
 //! - [`streaming`]: the exec/attach/port-forward server kubelet is sent
 //!   to, over SPDY/3.1 with the remotecommand subprotocols.
-//!
-//! The CRI gRPC services themselves are not served yet.
 
 pub mod cni;
+mod container;
 mod error;
+mod events;
+mod exec;
+mod image;
 pub mod log;
 pub mod netns;
+mod sandbox;
+pub mod service;
+mod stats;
+mod status;
 pub mod store;
 pub mod streaming;
 
 pub use error::{Error, Result};
+pub use service::{CriOptions, CriService};

@@ -66,6 +66,7 @@ impl LoadedConfig {
                         other => other,
                     },
                 )?;
+                warnings.extend((spec.schema.inert)(raw.clone()));
                 let Value::Table(section) = raw else {
                     continue;
                 };

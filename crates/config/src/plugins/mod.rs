@@ -5,9 +5,14 @@
 //! naming the file, line and column).
 
 mod check;
+mod cri;
 mod options;
 
 pub use check::PluginSpec;
+pub use cri::{
+    CniSection, ContainerdSection, CriConfig, DEFAULT_RUNTIME_NAME, DEFAULT_RUNTIME_TYPE,
+    DEFAULT_SANDBOX_IMAGE, RegistrySection, RuntimeHandler,
+};
 pub use options::{DifferConfig, GcConfig, NoConfig, OverlayConfig, RuntimeConfig};
 
 use serde::Serialize;
@@ -21,6 +26,12 @@ pub trait PluginConfig: Serialize + DeserializeOwned + Default {
     fn defaults() -> Self {
         Self::default()
     }
+
+    /// One sentence for each option that is set but that crated does not
+    /// act on; the config check reports them as warnings.
+    fn inert_warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// What crated knows about one plugin's section, independent of its type:
@@ -30,6 +41,7 @@ pub struct PluginSchema {
     defaults: fn() -> Option<toml::Value>,
     known: fn() -> toml::Table,
     decode: fn(&str, &str) -> Result<(), toml::de::Error>,
+    inert: fn(toml::Value) -> Vec<String>,
 }
 
 impl std::fmt::Debug for PluginSchema {
@@ -45,6 +57,12 @@ impl PluginSchema {
             defaults: || toml::Value::try_from(T::defaults()).ok(),
             known: || toml::Table::try_from(T::default()).unwrap_or_default(),
             decode: check::decode_section::<T>,
+            inert: |value| {
+                value
+                    .try_into::<T>()
+                    .map(|t| t.inert_warnings())
+                    .unwrap_or_default()
+            },
         }
     }
 

@@ -64,6 +64,7 @@ pub fn registrations() -> Vec<Registration> {
         grpc::diff::registration(),
         grpc::streaming::registration(),
         grpc::transfer::registration(),
+        grpc::cri::registration(),
         grpc::healthcheck::registration(),
     ]
 }

@@ -2,6 +2,7 @@
 
 pub mod containers;
 pub mod content;
+pub mod cri;
 pub mod diff;
 pub mod events;
 pub mod healthcheck;
