@@ -135,14 +135,12 @@ pub fn lease<T>(req: &Request<T>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Runs blocking store work off the async threads.
+/// Runs blocking store work off the async threads ([`crate::blocking::run`]),
+/// answering a gRPC status.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> crated_core::Result<T> + Send + 'static,
 ) -> Result<T, Status> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Status::internal(format!("store task failed: {e}")))?
-        .map_err(to_status)
+    crate::blocking::run(f).await.map_err(to_status)
 }
 
 /// chrono time to protobuf time.
