@@ -186,7 +186,12 @@ async fn run_daemon(cli: &Cli) -> Result<()> {
     );
     let deprecations = deprecations(config);
     let shutdown = shutdown_signal()?;
-    let daemon = tokio::task::block_in_place(|| Daemon::init(loaded.config, deprecations))?;
+    // Plugin init is synchronous and runs on the blocking pool, where an
+    // init that waits for async work (shim recovery) may block on it.
+    let config = loaded.config;
+    let daemon = tokio::task::spawn_blocking(move || Daemon::init(config, deprecations))
+        .await
+        .context("daemon initialisation did not finish (see the log for a panic)")??;
     daemon.serve(shutdown).await?;
     tracing::info!("crated stopped");
     Ok(())

@@ -2,6 +2,8 @@
 //! namespace's view ([`NamespacedContentStore`]) over the local store, with
 //! the label checks, and what namespaces must not see of each other.
 
+#![allow(clippy::unwrap_used)] // test helpers
+
 use std::path::Path;
 use std::sync::Arc;
 

@@ -54,19 +54,17 @@ pub struct GcTargets {
 async fn run_collection(targets: &GcTargets) -> Duration {
     let start = Instant::now();
     let t = targets.clone();
-    let result =
-        tokio::task::spawn_blocking(move || gc::collect(&t.db, &t.content, &t.snapshots)).await;
+    let result = crate::blocking::run(move || gc::collect(&t.db, &t.content, &t.snapshots)).await;
     let took = start.elapsed();
     match result {
-        Ok(Ok(GcStats {
+        Ok(GcStats {
             content,
             snapshots,
             leases,
-        })) => {
+        }) => {
             tracing::info!(content, snapshots, leases, ?took, "garbage collected");
         }
-        Ok(Err(e)) => tracing::warn!(error = %e, "garbage collection failed"),
-        Err(e) => tracing::warn!(error = %e, "garbage collection task failed"),
+        Err(e) => tracing::warn!(error = %e, "garbage collection failed"),
     }
     took
 }

@@ -2,6 +2,7 @@
 //! ttrpc service adapters and the daemon's lifecycle.
 
 pub mod authority;
+pub mod blocking;
 pub mod daemon;
 pub mod exchange;
 pub mod gc;

@@ -15,6 +15,8 @@ use crated_diff::ApplyConfig;
 use crated_images::pipeline::{ContentSource, LayerTarget};
 use crated_metadata::{NamespacedContent, NamespacedSnapshots};
 
+use crate::blocking::run as blocking;
+
 /// The stores and settings an unpack works with.
 #[derive(Clone)]
 pub struct Unpacker {
@@ -48,13 +50,6 @@ impl Read for BlobReader {
         self.offset += n as u64;
         Ok(n)
     }
-}
-
-/// Runs blocking store work off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::with_source(ErrorKind::Internal, "store task", e))?
 }
 
 /// Namespace `ns` of the daemon's content store, as the pipeline reads it.

@@ -112,14 +112,12 @@ pub fn lease<T>(req: &Request<T>) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Runs blocking store work off the async threads.
+/// Runs blocking store work off the async threads ([`crate::blocking::run`]),
+/// answering a gRPC status.
 pub async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> crated_core::Result<T> + Send + 'static,
 ) -> Result<T, Status> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::with_source(ErrorKind::Internal, "store task failed", e))?
-        .map_err(Status::from)
+    crate::blocking::run(f).await.map_err(Status::from)
 }
 
 /// chrono time to protobuf time.

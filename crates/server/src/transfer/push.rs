@@ -66,7 +66,9 @@ pub async fn push(
     resolver: Resolver,
     progress: Progress,
 ) -> Result<()> {
-    let image = tokio::task::block_in_place(|| ctx.images.get(ns, &store.name))?;
+    let images = ctx.images.clone();
+    let (owned_ns, name) = (ns.to_string(), store.name.clone());
+    let image = crate::blocking::run(move || images.get(&owned_ns, &name)).await?;
     let pusher = resolver.pusher(&registry.reference)?;
     let root = image.target.clone();
     let mut order: Vec<Descriptor> = Vec::new();

@@ -15,6 +15,7 @@ use crate::errors::{errno_error, io_error};
 
 pub(crate) use copy::copy_dir;
 pub(crate) use usage::{diff_usage, disk_usage};
+#[cfg(feature = "testsuite")]
 pub(crate) use xattr::{get_xattrs, set_xattrs};
 
 /// Creates `dir` (and its parents) and gives it `mode`.
