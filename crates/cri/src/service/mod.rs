@@ -58,8 +58,16 @@ pub(crate) struct Inner {
     /// The connection to the daemon, in namespace `k8s.io`, once made.
     client: OnceCell<Client>,
     /// Pod sandboxes.
+    #[allow(
+        dead_code,
+        reason = "used by the sandbox and container RPCs, still to come"
+    )]
     pub(crate) sandboxes: SandboxStore,
     /// Containers in pods.
+    #[allow(
+        dead_code,
+        reason = "used by the sandbox and container RPCs, still to come"
+    )]
     pub(crate) containers: ContainerStore,
     /// CNI networking.
     pub(crate) cni: Cni,
