@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crated_core::{ErrorKind, HasKind};
 
-/// What can go wrong while setting up or tearing down pod networking.
+/// What can go wrong in the CRI plugin's parts.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file or directory could not be read, written or created.
@@ -95,6 +95,13 @@ pub enum Error {
     /// An argument given by the caller is invalid.
     #[error("{0}")]
     InvalidArgument(String),
+    /// The host is not set up for what was asked (e.g. a mount's
+    /// propagation, a missing cgroup controller).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A container's runtime spec could not be built.
+    #[error(transparent)]
+    Spec(#[from] crated_oci::Error),
 }
 
 impl HasKind for Error {
@@ -108,6 +115,8 @@ impl HasKind for Error {
             Error::NoConfig { .. } | Error::PluginNotFound { .. } => ErrorKind::FailedPrecondition,
             Error::Timeout { .. } => ErrorKind::DeadlineExceeded,
             Error::Plugin { .. } | Error::BadResult { .. } => ErrorKind::Unknown,
+            Error::FailedPrecondition(_) => ErrorKind::FailedPrecondition,
+            Error::Spec(e) => e.kind(),
         }
     }
 }

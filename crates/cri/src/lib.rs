@@ -18,6 +18,7 @@
 //! The CRI gRPC services themselves are not served yet.
 
 pub mod cni;
+pub mod container;
 mod error;
 pub mod log;
 pub mod netns;

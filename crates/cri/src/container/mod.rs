@@ -1,0 +1,17 @@
+//! CRI containers: the runtime spec of a container in a pod built from
+//! the CRI's `ContainerConfig` and the image's config ([`spec`]), its
+//! mounts ([`mounts`], [`volumes`]), security context and resources.
+
+pub mod mounts;
+pub mod pod;
+mod resources;
+mod security;
+pub mod spec;
+pub mod volumes;
+
+pub use pod::PodContext;
+pub use resources::{ResourceHost, cgroups_path};
+pub use spec::{ContainerInput, SpecOptions, container_spec, process_args};
+
+#[cfg(test)]
+mod tests;
