@@ -138,7 +138,7 @@ mod tests {
 
     fn tags(text: &str) -> Vec<String> {
         text.lines()
-            .map(|l| l.splitn(2, ' ').nth(1).unwrap_or_default().to_string())
+            .map(|l| l.split_once(' ').map_or("", |x| x.1).to_string())
             .collect()
     }
 
