@@ -5,6 +5,7 @@
 pub mod logger;
 pub mod mounts;
 pub mod pod;
+pub mod record;
 mod resources;
 mod security;
 pub mod spec;
