@@ -95,8 +95,13 @@ pub enum Error {
     /// An argument given by the caller is invalid.
     #[error("{0}")]
     InvalidArgument(String),
-    /// The host is not set up for what was asked (e.g. a mount's
-    /// propagation, a missing cgroup controller).
+    /// An object the request names does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// An object the request would create exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The object is not in a state that allows the request.
     #[error("{0}")]
     FailedPrecondition(String),
     /// A container's runtime spec could not be built.
@@ -115,6 +120,8 @@ impl HasKind for Error {
             Error::NoConfig { .. } | Error::PluginNotFound { .. } => ErrorKind::FailedPrecondition,
             Error::Timeout { .. } => ErrorKind::DeadlineExceeded,
             Error::Plugin { .. } | Error::BadResult { .. } => ErrorKind::Unknown,
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
             Error::FailedPrecondition(_) => ErrorKind::FailedPrecondition,
             Error::Spec(e) => e.kind(),
         }

@@ -9,6 +9,7 @@ pub mod record;
 mod resources;
 mod security;
 pub mod spec;
+pub mod store;
 pub mod volumes;
 
 pub use pod::PodContext;
