@@ -104,9 +104,26 @@ pub enum Error {
     /// The object is not in a state that allows the request.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A call to crated's own services failed.
+    #[error("{what}: {source}")]
+    Client {
+        /// What was being done, e.g. "pulling image \"busybox\"".
+        what: String,
+        /// The client's error, which carries the service's error kind.
+        #[source]
+        source: crated_client::Error,
+    },
     /// A container's runtime spec could not be built.
     #[error(transparent)]
     Spec(#[from] crated_oci::Error),
+}
+
+impl Error {
+    /// Wraps a client error with what was being done.
+    pub fn client(what: impl Into<String>) -> impl FnOnce(crated_client::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Client { what, source }
+    }
 }
 
 impl HasKind for Error {
@@ -123,6 +140,7 @@ impl HasKind for Error {
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
             Error::FailedPrecondition(_) => ErrorKind::FailedPrecondition,
+            Error::Client { source, .. } => source.kind(),
             Error::Spec(e) => e.kind(),
         }
     }

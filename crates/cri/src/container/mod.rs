@@ -2,6 +2,7 @@
 //! the CRI's `ContainerConfig` and the image's config ([`spec`]), its
 //! mounts ([`mounts`], [`volumes`]), security context and resources.
 
+pub mod lifecycle;
 pub mod logger;
 pub mod mounts;
 pub mod pod;

@@ -16,6 +16,11 @@ pub struct PodContext {
     pub pod_namespace: String,
     /// The pod's uid.
     pub pod_uid: String,
+    /// The pod's attempt number.
+    pub pod_attempt: u32,
+    /// The pod's log directory (`PodSandboxConfig.log_directory`);
+    /// container log paths are relative to it.
+    pub log_directory: String,
     /// The pid of the pause process; its `/proc/<pid>/ns/*` are joined.
     pub pause_pid: u32,
     /// The pinned network namespace (none for a host-network pod).

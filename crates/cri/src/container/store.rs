@@ -27,6 +27,8 @@ pub struct Entry {
     pub status_path: PathBuf,
     /// Its log, while output is being copied.
     pub log: Mutex<Option<ContainerLog>>,
+    /// Becomes `true` once the init process's exit is recorded.
+    pub exited: tokio::sync::watch::Sender<bool>,
 }
 
 impl Entry {
@@ -219,6 +221,7 @@ mod tests {
             }),
             status_path: dir.join(id).join("status"),
             log: Mutex::new(None),
+            exited: tokio::sync::watch::channel(false).0,
         }
     }
 
