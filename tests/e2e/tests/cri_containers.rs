@@ -1,7 +1,7 @@
 //! CRI containers end to end, below the gRPC services: the plugin's
 //! container lifecycle (`crated_cri::container::lifecycle`) drives a real
 //! crated in namespace `k8s.io`, inside a stand-in pod whose pause process
-//! is `unshare --net --ipc --uts sleep` (its namespaces are what a
+//! is `unshare --net --ipc --uts` running `sleep` (its namespaces are what a
 //! container joins). Logs in the CRI format with partial lines, exit code
 //! and reason, stop with the timeout then SIGKILL, the events of each step,
 //! and nothing left after removal.
@@ -76,10 +76,24 @@ fn cri_container_lifecycle_logs_exit_reason_stop_and_events() {
         .ok();
     let pause = Pause(
         Command::new("unshare")
-            .args(["--net", "--ipc", "--uts", "sleep", "300"])
+            .args([
+                "--net",
+                "--ipc",
+                "--uts",
+                "sh",
+                "-c",
+                "hostname pod-e2e && exec sleep 300",
+            ])
             .stdin(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("starting the stand-in pause process: {e}")),
+    );
+    // The pod's hostname is set in its UTS namespace before anything joins it.
+    let comm = format!("/proc/{}/comm", pause.0.id());
+    assert!(
+        crated_e2e::wait_until(Duration::from_secs(30), || std::fs::read_to_string(&comm)
+            .is_ok_and(|c| c.trim() == "sleep")),
+        "the stand-in pause process did not get to sleep"
     );
     let work = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let pod = PodContext {
