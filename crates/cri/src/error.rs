@@ -120,6 +120,9 @@ pub enum Error {
         #[source]
         source: crated_client::Error,
     },
+    /// A container's runtime spec could not be built.
+    #[error(transparent)]
+    Spec(#[from] crated_oci::Error),
 }
 
 impl Error {

@@ -19,7 +19,7 @@
 //!   to, over SPDY/3.1 with the remotecommand subprotocols.
 
 pub mod cni;
-mod container;
+pub mod container;
 mod error;
 mod events;
 mod exec;

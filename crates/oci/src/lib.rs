@@ -49,7 +49,7 @@ use oci_spec::runtime::{
 };
 
 pub use caps::{ALL as ALL_CAPABILITIES, DEFAULT as DEFAULT_CAPABILITIES};
-pub use devices::host_devices;
+pub use devices::{device_from_path, host_devices};
 pub use error::{Error, Result};
 pub use mounts::{default_mounts, parse_mount, replace_or_append_env};
 /// The OCI runtime spec type this crate builds (from the `oci-spec` crate).

@@ -1,102 +1,23 @@
-//! Containers in pods: create, start, stop, remove, list, status,
-//! resource updates, log reopening and checkpoints.
+//! CRI containers: the runtime spec of a container in a pod built from
+//! the CRI's `ContainerConfig` and the image's config ([`spec`]), its
+//! mounts ([`mounts`], [`volumes`]), security context and resources.
 
-use crated_api::cri;
+pub mod lifecycle;
+pub mod logger;
+pub mod mounts;
+pub mod pod;
+pub mod record;
+mod rpc;
+mod resources;
+mod security;
+pub mod spec;
+pub mod store;
+pub mod volumes;
 
-use crate::service::CriService;
-use crate::{Error, Result};
+pub use pod::PodContext;
+pub use resources::{ResourceHost, cgroups_path};
+pub use store::ContainerStore;
+pub use spec::{ContainerInput, SpecOptions, container_spec, process_args};
 
-/// The containers of every pod, as the plugin keeps them.
-#[derive(Debug, Default)]
-pub(crate) struct ContainerStore {}
-
-impl CriService {
-    /// `CreateContainer`.
-    pub(crate) async fn create_container(
-        &self,
-        _req: cri::CreateContainerRequest,
-    ) -> Result<cri::CreateContainerResponse> {
-        Err(Error::Unimplemented {
-            what: "CreateContainer",
-        })
-    }
-    /// `StartContainer`.
-    pub(crate) async fn start_container(
-        &self,
-        _req: cri::StartContainerRequest,
-    ) -> Result<cri::StartContainerResponse> {
-        Err(Error::Unimplemented {
-            what: "StartContainer",
-        })
-    }
-
-    /// `StopContainer`.
-    pub(crate) async fn stop_container(
-        &self,
-        _req: cri::StopContainerRequest,
-    ) -> Result<cri::StopContainerResponse> {
-        Err(Error::Unimplemented {
-            what: "StopContainer",
-        })
-    }
-
-    /// `RemoveContainer`.
-    pub(crate) async fn remove_container(
-        &self,
-        _req: cri::RemoveContainerRequest,
-    ) -> Result<cri::RemoveContainerResponse> {
-        Err(Error::Unimplemented {
-            what: "RemoveContainer",
-        })
-    }
-
-    /// `ListContainers`.
-    pub(crate) async fn list_containers(
-        &self,
-        _req: cri::ListContainersRequest,
-    ) -> Result<cri::ListContainersResponse> {
-        Err(Error::Unimplemented {
-            what: "ListContainers",
-        })
-    }
-
-    /// `ContainerStatus`.
-    pub(crate) async fn container_status(
-        &self,
-        _req: cri::ContainerStatusRequest,
-    ) -> Result<cri::ContainerStatusResponse> {
-        Err(Error::Unimplemented {
-            what: "ContainerStatus",
-        })
-    }
-
-    /// `UpdateContainerResources`.
-    pub(crate) async fn update_container_resources(
-        &self,
-        _req: cri::UpdateContainerResourcesRequest,
-    ) -> Result<cri::UpdateContainerResourcesResponse> {
-        Err(Error::Unimplemented {
-            what: "UpdateContainerResources",
-        })
-    }
-
-    /// `ReopenContainerLog`.
-    pub(crate) async fn reopen_container_log(
-        &self,
-        _req: cri::ReopenContainerLogRequest,
-    ) -> Result<cri::ReopenContainerLogResponse> {
-        Err(Error::Unimplemented {
-            what: "ReopenContainerLog",
-        })
-    }
-
-    /// `CheckpointContainer`.
-    pub(crate) async fn checkpoint_container(
-        &self,
-        _req: cri::CheckpointContainerRequest,
-    ) -> Result<cri::CheckpointContainerResponse> {
-        Err(Error::Unimplemented {
-            what: "CheckpointContainer",
-        })
-    }
-}
+#[cfg(test)]
+mod tests;
