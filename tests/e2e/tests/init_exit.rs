@@ -48,7 +48,7 @@ fn host_pid(_: &SpecContext<'_>, spec: &mut OciSpec) -> crated_client::spec::Res
     let namespaces = value
         .pointer_mut("/linux/namespaces")
         .and_then(|n| n.as_array_mut())
-        .unwrap_or_else(|| panic!("the spec has no linux.namespaces: {value}"));
+        .unwrap_or_else(|| panic!("the spec has no linux.namespaces"));
     namespaces.retain(|ns| ns["type"] != "pid");
     *spec = serde_json::from_value(value).unwrap_or_else(|e| panic!("spec from JSON: {e}"));
     Ok(())
@@ -124,7 +124,8 @@ fn host_pid_container_children_die_before_the_init_exit_is_reported() {
             !children.is_empty(),
             "the init {init} never forked its sleep"
         );
-        let waiting = client.tasks().wait(id, "");
+        let tasks = client.tasks();
+        let waiting = tasks.wait(id, "");
         client
             .tasks()
             .kill(id, "", SIGKILL, false)
@@ -244,7 +245,8 @@ fn exec_racing_the_init_death_is_reported_with_the_exit() {
                 .unwrap_or_else(|e| panic!("exec {id}: {e}"));
             // Spread the kill over the exec's start, a little later each time.
             let delay = Duration::from_millis(attempt * 8);
-            let (start, kill) = tokio::join!(client.tasks().start(&id, "e"), async {
+            let tasks = client.tasks();
+            let (start, kill) = tokio::join!(tasks.start(&id, "e"), async {
                 tokio::time::sleep(delay).await;
                 client.tasks().kill(&id, "", SIGKILL, false).await
             });
