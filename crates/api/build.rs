@@ -89,7 +89,8 @@ fn containerd_client_dir() -> Result<PathBuf, Box<dyn Error>> {
     let cargo = env::var_os("CARGO").ok_or("CARGO is not set: run the build through cargo")?;
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").ok_or("no CARGO_MANIFEST_DIR")?)
         .join("Cargo.toml");
-    let target = env::var("TARGET").map_err(|_| "TARGET is not set: run the build through cargo")?;
+    let target =
+        env::var("TARGET").map_err(|_| "TARGET is not set: run the build through cargo")?;
     let output = Command::new(cargo)
         .args([
             "metadata",

@@ -149,6 +149,7 @@ impl HasKind for Error {
             Error::FailedPrecondition(_) => ErrorKind::FailedPrecondition,
             Error::Unimplemented { .. } => ErrorKind::NotImplemented,
             Error::Client { source, .. } => source.kind(),
+            Error::Spec(e) => e.kind(),
         }
     }
 }

@@ -7,8 +7,8 @@ pub mod logger;
 pub mod mounts;
 pub mod pod;
 pub mod record;
-mod rpc;
 mod resources;
+mod rpc;
 mod security;
 pub mod spec;
 pub mod store;
@@ -16,8 +16,8 @@ pub mod volumes;
 
 pub use pod::PodContext;
 pub use resources::{ResourceHost, cgroups_path};
-pub use store::ContainerStore;
 pub use spec::{ContainerInput, SpecOptions, container_spec, process_args};
+pub use store::ContainerStore;
 
 #[cfg(test)]
 mod tests;

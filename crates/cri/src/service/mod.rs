@@ -132,30 +132,10 @@ impl CriService {
 }
 
 /// The gRPC status for an error of the plugin: containerd's code for its
-/// kind, and containerd's `"<message>: <kind>"` text.
+/// kind and its `"<message>: <kind>"` text (the one conversion in
+/// `crated_core::errconv`).
 pub(crate) fn to_status(e: Error) -> Status {
-    use crated_api::tonic::Code;
-    use crated_core::ErrorKind;
-    let e = crated_core::Error::from(e);
-    let code = match e.kind() {
-        ErrorKind::InvalidArgument => Code::InvalidArgument,
-        ErrorKind::NotFound => Code::NotFound,
-        ErrorKind::AlreadyExists => Code::AlreadyExists,
-        ErrorKind::FailedPrecondition | ErrorKind::Conflict => Code::FailedPrecondition,
-        ErrorKind::Unavailable => Code::Unavailable,
-        ErrorKind::NotImplemented => Code::Unimplemented,
-        ErrorKind::Canceled => Code::Cancelled,
-        ErrorKind::DeadlineExceeded => Code::DeadlineExceeded,
-        ErrorKind::ResourceExhausted => Code::ResourceExhausted,
-        ErrorKind::PermissionDenied => Code::PermissionDenied,
-        ErrorKind::Unauthenticated => Code::Unauthenticated,
-        ErrorKind::Aborted => Code::Aborted,
-        ErrorKind::OutOfRange => Code::OutOfRange,
-        ErrorKind::DataLoss => Code::DataLoss,
-        ErrorKind::Internal => Code::Internal,
-        ErrorKind::NotModified | ErrorKind::Unknown => Code::Unknown,
-    };
-    Status::new(code, e.to_string())
+    Status::from(crated_core::Error::from(e))
 }
 
 /// Serves one unary RPC: unwraps the request, runs `f`, converts the error.

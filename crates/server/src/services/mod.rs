@@ -23,7 +23,7 @@ pub mod version;
 use chrono::{DateTime, TimeZone, Utc};
 use crated_api::prost_types::Timestamp;
 use crated_api::tonic::{Request, Status};
-use crated_core::{Error, ErrorKind, identifiers};
+use crated_core::{Error, identifiers};
 use tonic::service::Routes;
 
 /// The gRPC metadata key carrying a lease to hold new resources.
