@@ -1,6 +1,6 @@
 //! The CRI services: [`CriService`] holds the plugin's state and serves
-//! `runtime.v1.RuntimeService` ([`runtime`]) and `runtime.v1.ImageService`
-//! ([`images`]) by delegating each RPC to a topic module.
+//! `runtime.v1.RuntimeService` (`runtime.rs`) and `runtime.v1.ImageService`
+//! (`images.rs`) by delegating each RPC to a topic module.
 //!
 //! The plugin drives crated's own services (images, containers, tasks, …)
 //! through `crated_client` over the daemon's socket, in namespace `k8s.io`,
