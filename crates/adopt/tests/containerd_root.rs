@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -194,12 +195,37 @@ fn a_root_written_by_containerd_1_6_is_read_back() {
         "application/vnd.oci.image.manifest.v1+json"
     );
     assert!(image.size > 0 && image.created_at.is_some());
+    // The manifest and what its gc labels reference (config, layer); ctr's
+    // import also keeps the archive's index, which references the manifest.
+    let by_digest: HashMap<&str, _> = ns.blobs.iter().map(|b| (b.digest.as_str(), b)).collect();
+    let manifest_blob = by_digest
+        .get(manifest.as_str())
+        .unwrap_or_else(|| panic!("the manifest is not among {:?}", ns.blobs));
+    let children: Vec<&str> = manifest_blob
+        .labels
+        .iter()
+        .filter(|(k, _)| k.starts_with("containerd.io/gc.ref.content."))
+        .map(|(_, v)| v.as_str())
+        .collect();
     assert_eq!(
-        ns.blobs.len(),
-        3,
-        "layer, config and manifest: {:?}",
-        ns.blobs
+        children.len(),
+        2,
+        "config and layer: {:?}",
+        manifest_blob.labels
     );
+    for child in &children {
+        assert!(
+            by_digest.contains_key(child),
+            "{child} missing from {:?}",
+            ns.blobs
+        );
+    }
+    for blob in &ns.blobs {
+        let expected = blob.digest == manifest
+            || children.contains(&blob.digest.as_str())
+            || blob.labels.values().any(|v| *v == manifest);
+        assert!(expected, "unexpected blob {blob:?}");
+    }
 
     let ct = ns
         .containers

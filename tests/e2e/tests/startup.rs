@@ -281,13 +281,13 @@ fn plugin_sections_are_checked_against_their_options() {
     let config = config_in(
         dir.path(),
         "[plugins.\"io.containerd.gc.v1.scheduler\"]\npause_treshold = 0.1\n\
-         [plugins.\"io.containerd.grpc.v1.cri\"]\nsandbox_image = \"pause\"\n",
+         [plugins.\"io.containerd.tracing.processor.v1.otlp\"]\nendpoint = \"localhost:4317\"\n",
     );
     crated(&["-c", config.to_str().unwrap_or_default(), "config", "dump"])
         .run()
         .ok()
         .stderr_has("\"pause_treshold\"")
-        .stderr_has("io.containerd.grpc.v1.cri");
+        .stderr_has("io.containerd.tracing.processor.v1.otlp");
     let config = config_in(
         dir.path(),
         "[plugins.\"io.containerd.gc.v1.scheduler\"]\nstartup_delay = 100\n",

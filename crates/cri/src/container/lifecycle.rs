@@ -291,6 +291,9 @@ pub async fn start(
             let id = id.clone();
             tokio::spawn(async move { client.tasks().wait(&id, "").await })
         };
+        // Taken before the start: the task's exit time (the shim's clock)
+        // can precede any time read after Start answers.
+        let started_at = now_nanos();
         let pid = match client.tasks().start(&id, "").await {
             Ok(pid) => pid,
             Err(e) => {
@@ -299,10 +302,10 @@ pub async fn start(
                 return Err(Error::client(format!("starting container {id}"))(e));
             }
         };
-        Ok((pid, waiter))
+        Ok((pid, waiter, started_at))
     }
     .await;
-    let (pid, waiter) = match started {
+    let (pid, waiter, started_at) = match started {
         Ok(v) => v,
         Err(e) => {
             let message = e.to_string();
@@ -318,7 +321,7 @@ pub async fn start(
     };
     entry.update(|s| {
         s.pid = pid;
-        s.started_at = now_nanos();
+        s.started_at = started_at;
     })?;
     store.publish(entry, ContainerEventType::ContainerStartedEvent);
     let (client, store, entry) = (client.clone(), store.clone(), entry.clone());
