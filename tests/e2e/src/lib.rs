@@ -16,3 +16,5 @@ pub use crated_testkit::{
     cratectl_bin, crated_bin, ctr, ctr_bin, daemon, docker, human_size, image, pki, registry, root,
     service, sha256_digest, test_bytes, util, wait_until, workload,
 };
+
+pub mod client;

@@ -7,29 +7,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crated_client::{Client, ConnectOptions, ErrorKind};
+use crated_client::ErrorKind;
+use crated_e2e::client::{connect, runtime};
 use crated_e2e::{Daemon, human_size, sha256_digest, test_bytes};
 use futures::StreamExt;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("tokio runtime: {e}"))
-}
-
-async fn connect(daemon: &Daemon) -> Client {
-    // `..default()` keeps this compiling when ConnectOptions grows a field.
-    #[allow(clippy::needless_update)]
-    let options = ConnectOptions {
-        connect_timeout: Some(Duration::from_secs(5)),
-        request_timeout: Some(Duration::from_secs(30)),
-        ..ConnectOptions::default()
-    };
-    Client::connect(daemon.socket(), options)
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {}: {e}", daemon.socket().display()))
-}
 
 /// The library's basic round trip against the daemon: version, a blob
 /// written and read back, a namespace that refuses deletion while it holds

@@ -6,26 +6,13 @@
 use std::time::Duration;
 
 use crated_api::cri;
-use crated_client::{Client, ConnectOptions};
+use crated_client::Client;
 use crated_e2e::Daemon;
+use crated_e2e::client::{connect_with, runtime};
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("tokio runtime: {e}"))
-}
-
+/// A client whose requests may take a minute (pulls, pod starts).
 async fn connect(daemon: &Daemon) -> Client {
-    #[allow(clippy::needless_update)]
-    let options = ConnectOptions {
-        connect_timeout: Some(Duration::from_secs(5)),
-        request_timeout: Some(Duration::from_secs(60)),
-        ..ConnectOptions::default()
-    };
-    Client::connect(daemon.socket(), options)
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {}: {e}", daemon.socket().display()))
+    connect_with(daemon, Duration::from_secs(60)).await
 }
 
 /// A daemon whose CRI plugin reads CNI configs from the test-private `conf_dir`.

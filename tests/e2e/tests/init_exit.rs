@@ -10,36 +10,22 @@
 
 use std::time::Duration;
 
+use crated_client::Client;
 use crated_client::container::{NewContainer, Rootfs};
 use crated_client::events::{EventStream, KnownEvent};
 use crated_client::spec::{OciSpec, SpecBuilder, SpecContext, process_to_any};
 use crated_client::tasks::Stdio;
-use crated_client::{Client, ConnectOptions};
 use crated_e2e::Daemon;
+use crated_e2e::client::runtime;
 use crated_e2e::workload::{BusyboxRootfs, Cleanup, expect_shim_pid};
 use futures::StreamExt;
 
 const NS: &str = "init-exit";
 const SIGKILL: u32 = 9;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("tokio runtime: {e}"))
-}
-
+/// A client in the tests' namespace.
 async fn connect(daemon: &Daemon) -> Client {
-    #[allow(clippy::needless_update)]
-    let options = ConnectOptions {
-        connect_timeout: Some(Duration::from_secs(5)),
-        request_timeout: Some(Duration::from_secs(30)),
-        ..ConnectOptions::default()
-    };
-    Client::connect(daemon.socket(), options)
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {}: {e}", daemon.socket().display()))
-        .namespace(NS)
+    crated_e2e::client::connect(daemon).await.namespace(NS)
 }
 
 /// Joins the host's pid namespace instead of creating one.

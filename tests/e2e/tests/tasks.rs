@@ -9,11 +9,12 @@
 
 use std::time::Duration;
 
+use crated_client::ErrorKind;
 use crated_client::container::{NewContainer, Rootfs};
 use crated_client::containers::{Container, Runtime};
 use crated_client::spec::SpecBuilder;
 use crated_client::tasks::{CreateTask, Stdio};
-use crated_client::{Client, ConnectOptions, ErrorKind};
+use crated_e2e::client::{connect, runtime};
 use crated_e2e::workload::{
     BusyboxRootfs, Cleanup, GO_SHIM, Shim, bundle_dir, ctr_containers, ctr_task_status,
     expect_shim_pid, find_shim_process, our_shim_bin, wait_pids_gone,
@@ -21,25 +22,6 @@ use crated_e2e::workload::{
 use crated_e2e::{Cmd, Daemon, Events, wait_until};
 
 const NS: &str = "default";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("tokio runtime: {e}"))
-}
-
-async fn connect(daemon: &Daemon) -> Client {
-    #[allow(clippy::needless_update)]
-    let options = ConnectOptions {
-        connect_timeout: Some(Duration::from_secs(5)),
-        request_timeout: Some(Duration::from_secs(30)),
-        ..ConnectOptions::default()
-    };
-    Client::connect(daemon.socket(), options)
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {}: {e}", daemon.socket().display()))
-}
 
 /// `ctr run [shim flags] <rest>`.
 fn ctr_run(daemon: &Daemon, shim: Shim, flags: &[&str], rest: &[&str]) -> crated_e2e::Output {
