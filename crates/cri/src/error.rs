@@ -136,10 +136,8 @@ impl Error {
 impl HasKind for Error {
     fn kind(&self) -> ErrorKind {
         match self {
-            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-                ErrorKind::NotFound
-            }
-            Error::Io { .. } | Error::Sys { .. } | Error::Exec { .. } => ErrorKind::Unknown,
+            Error::Io { source, .. } => crated_core::errconv::io_kind(source),
+            Error::Sys { .. } | Error::Exec { .. } => ErrorKind::Unknown,
             Error::InvalidConfig { .. } | Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
             Error::NoConfig { .. } | Error::PluginNotFound { .. } => ErrorKind::FailedPrecondition,
             Error::Timeout { .. } => ErrorKind::DeadlineExceeded,
@@ -156,7 +154,7 @@ impl HasKind for Error {
 
 impl From<Error> for crated_core::Error {
     fn from(e: Error) -> Self {
-        crated_core::Error::new(e.kind(), e.to_string())
+        crated_core::Error::wrap(e)
     }
 }
 
