@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crated_api::cri::{ContainerConfig, ContainerEventType, ContainerState, PodSandboxMetadata};
+use crated_api::types::Mount;
 use crated_client::Client;
 use crated_client::cio::FifoSet;
 use crated_client::container::{mount_layers, user_db_from_layers};
@@ -107,79 +108,62 @@ async fn create_reserved(
     let resolved = images::resolve(&client.content(), &image.target, &Platform::host())
         .await
         .map_err(Error::client(format!("reading image {reference:?}")))?;
-    let snapshots = client.snapshots(options.snapshotter.clone());
-    let mounts = snapshots
-        .prepare(id, &resolved.chain_id(), HashMap::new())
-        .await
-        .map_err(Error::client(format!(
-            "preparing the root filesystem of container {id}"
-        )))?;
-    let built = async {
-        let users = user_db_from_layers(&mount_layers(&mounts)).map_err(Error::client(
-            "reading the image's /etc/passwd and /etc/group",
-        ))?;
-        let image_config = resolved.config.config.clone();
-        let spec = container_spec(
-            pod,
-            &ContainerInput {
-                id,
-                config,
-                image: &image_config,
-                image_name: &image.name,
-                users,
-                volume_mounts: Vec::new(),
-                target_pid: None,
-            },
-            &options.spec,
-        )?;
-        let log_path = if pod.log_directory.is_empty() || config.log_path.is_empty() {
-            String::new()
-        } else {
-            Path::new(&pod.log_directory)
-                .join(&config.log_path)
-                .to_string_lossy()
-                .into_owned()
-        };
-        let meta = Metadata {
-            id: id.to_string(),
-            name: name.to_string(),
-            sandbox_id: pod.sandbox_id.clone(),
-            config: config_json(config),
-            image_ref: resolved.config_descriptor.digest.to_string(),
-            log_path,
-            stop_signal: image_config.stop_signal.clone(),
-        };
-        let mut record = Container::new(id, options.runtime.clone(), &spec)
-            .map_err(Error::client("encoding the container's spec"))?;
-        record.labels = config.labels.clone();
-        record.labels.insert(KIND_LABEL.into(), "container".into());
-        record.image = image.name.clone();
-        record.snapshotter = options.snapshotter.clone();
-        record.snapshot_key = id.to_string();
-        record.extensions.insert(
-            METADATA_EXTENSION.into(),
-            Any {
-                type_url: METADATA_TYPE_URL.into(),
-                value: meta.encode()?,
-            },
-        );
-        client
-            .containers()
-            .create(&record)
-            .await
-            .map_err(Error::client(format!("storing container {id}")))?;
-        Ok::<Metadata, Error>(meta)
-    }
-    .await;
-    let meta = match built {
-        Ok(meta) => meta,
-        Err(e) => {
-            if let Err(err) = snapshots.remove(id).await {
-                tracing::warn!(id, error = %err, "removing the snapshot of a container not created");
-            }
-            return Err(e);
-        }
-    };
+    let meta = store_with_snapshot(
+        client,
+        &options.snapshotter,
+        id,
+        &resolved.chain_id(),
+        |mounts| {
+            let users = user_db_from_layers(&mount_layers(mounts)).map_err(Error::client(
+                "reading the image's /etc/passwd and /etc/group",
+            ))?;
+            let image_config = resolved.config.config.clone();
+            let spec = container_spec(
+                pod,
+                &ContainerInput {
+                    id,
+                    config,
+                    image: &image_config,
+                    image_name: &image.name,
+                    users,
+                    volume_mounts: Vec::new(),
+                    target_pid: None,
+                },
+                &options.spec,
+            )?;
+            let log_path = if pod.log_directory.is_empty() || config.log_path.is_empty() {
+                String::new()
+            } else {
+                Path::new(&pod.log_directory)
+                    .join(&config.log_path)
+                    .to_string_lossy()
+                    .into_owned()
+            };
+            let meta = Metadata {
+                id: id.to_string(),
+                name: name.to_string(),
+                sandbox_id: pod.sandbox_id.clone(),
+                config: config_json(config),
+                image_ref: resolved.config_descriptor.digest.to_string(),
+                log_path,
+                stop_signal: image_config.stop_signal.clone(),
+            };
+            let mut record = Container::new(id, options.runtime.clone(), &spec)
+                .map_err(Error::client("encoding the container's spec"))?;
+            record.labels = config.labels.clone();
+            record.labels.insert(KIND_LABEL.into(), "container".into());
+            record.image = image.name.clone();
+            record.extensions.insert(
+                METADATA_EXTENSION.into(),
+                Any {
+                    type_url: METADATA_TYPE_URL.into(),
+                    value: meta.encode()?,
+                },
+            );
+            Ok((record, meta))
+        },
+    )
+    .await?;
     let status = Status {
         created_at: now_nanos(),
         ..Status::default()
@@ -195,6 +179,43 @@ async fn create_reserved(
     })?;
     store.publish(&entry, ContainerEventType::ContainerCreatedEvent);
     Ok(entry)
+}
+
+/// Prepares snapshot `id` of `snapshotter` on `chain_id` and stores the
+/// container record `build` makes from the snapshot's mounts (with the
+/// snapshot set on it); removes the snapshot if building or storing fails.
+pub(crate) async fn store_with_snapshot<T>(
+    client: &Client,
+    snapshotter: &str,
+    id: &str,
+    chain_id: &str,
+    build: impl FnOnce(&[Mount]) -> Result<(Container, T)>,
+) -> Result<T> {
+    let snapshots = client.snapshots(snapshotter.to_string());
+    let mounts = snapshots
+        .prepare(id, chain_id, HashMap::new())
+        .await
+        .map_err(Error::client(format!(
+            "preparing the root filesystem of container {id}"
+        )))?;
+    let stored = async {
+        let (mut record, value) = build(&mounts)?;
+        record.snapshotter = snapshotter.to_string();
+        record.snapshot_key = id.to_string();
+        client
+            .containers()
+            .create(&record)
+            .await
+            .map_err(Error::client(format!("storing container {id}")))?;
+        Ok::<T, Error>(value)
+    }
+    .await;
+    if stored.is_err()
+        && let Err(err) = snapshots.remove(id).await
+    {
+        tracing::warn!(id, error = %err, "removing the snapshot of a container not created");
+    }
+    stored
 }
 
 /// Copies FIFO `path` into `log` once the shim opens it.

@@ -1,69 +1,156 @@
-//! The container RPCs of the CRI services. They answer Unimplemented
-//! until sandboxes exist to run containers in: the lifecycle they will call
-//! is in [`super::lifecycle`].
+//! The container RPCs of the CRI services: each finds the container (or
+//! its pod) in the plugin's stores and runs a step of [`super::lifecycle`].
+
+use std::time::Duration;
 
 use crated_api::cri;
+use crated_client::containers::Runtime;
+use serde_json::json;
 
+use super::lifecycle::{self, CreateOptions};
+use super::record::config_from_json;
+use super::store::Entry;
 use crate::service::CriService;
+use crate::store::filters::filter_containers;
 use crate::{Error, Result};
 
 impl CriService {
-    /// `CreateContainer`.
+    /// `CreateContainer`: in a ready pod, with the pod's runtime.
     pub(crate) async fn create_container(
         &self,
-        _req: cri::CreateContainerRequest,
+        req: cri::CreateContainerRequest,
     ) -> Result<cri::CreateContainerResponse> {
-        Err(Error::Unimplemented {
-            what: "CreateContainer",
+        let sandbox = self.inner.sandboxes.get(&req.pod_sandbox_id)?;
+        if !sandbox.status().ready {
+            return Err(Error::FailedPrecondition(format!(
+                "pod sandbox {} is not ready: create containers only in a running pod",
+                sandbox.meta.id
+            )));
+        }
+        let config = req.config.ok_or_else(|| {
+            Error::InvalidArgument("CreateContainer needs a container config: set config".into())
+        })?;
+        let handler = self
+            .config()
+            .runtime(&sandbox.meta.runtime_handler)
+            .unwrap_or_default();
+        let mut spec = self.inner.spec_options.clone();
+        spec.pod_annotations = handler.pod_annotations;
+        spec.container_annotations = handler.container_annotations;
+        let options = CreateOptions {
+            runtime: Runtime {
+                name: sandbox.meta.runtime_type.clone(),
+                options: None,
+            },
+            snapshotter: self.config().containerd.snapshotter.clone(),
+            root: self.containers_root(),
+            spec,
+        };
+        let client = self.client().await?;
+        let entry = lifecycle::create(
+            &client,
+            &self.inner.containers,
+            &sandbox.pod_context(),
+            &config,
+            &options,
+        )
+        .await?;
+        Ok(cri::CreateContainerResponse {
+            container_id: entry.meta.id.clone(),
         })
     }
+
     /// `StartContainer`.
     pub(crate) async fn start_container(
         &self,
-        _req: cri::StartContainerRequest,
+        req: cri::StartContainerRequest,
     ) -> Result<cri::StartContainerResponse> {
-        Err(Error::Unimplemented {
-            what: "StartContainer",
-        })
+        let entry = self.inner.containers.get(&req.container_id)?;
+        let max_line = usize::try_from(self.config().max_container_log_line_size).unwrap_or(0);
+        let client = self.client().await?;
+        lifecycle::start(
+            &client,
+            &self.inner.containers,
+            &entry,
+            &self.fifo_root(),
+            max_line,
+        )
+        .await?;
+        Ok(cri::StartContainerResponse {})
     }
 
-    /// `StopContainer`.
+    /// `StopContainer`: the stop signal, then SIGKILL after `timeout` s.
     pub(crate) async fn stop_container(
         &self,
-        _req: cri::StopContainerRequest,
+        req: cri::StopContainerRequest,
     ) -> Result<cri::StopContainerResponse> {
-        Err(Error::Unimplemented {
-            what: "StopContainer",
-        })
+        let entry = self.inner.containers.get(&req.container_id)?;
+        let timeout = Duration::from_secs(u64::try_from(req.timeout).unwrap_or(0));
+        lifecycle::stop(&self.client().await?, &entry, timeout).await?;
+        Ok(cri::StopContainerResponse {})
     }
 
-    /// `RemoveContainer`.
+    /// `RemoveContainer`: a container that does not exist is removed already.
     pub(crate) async fn remove_container(
         &self,
-        _req: cri::RemoveContainerRequest,
+        req: cri::RemoveContainerRequest,
     ) -> Result<cri::RemoveContainerResponse> {
-        Err(Error::Unimplemented {
-            what: "RemoveContainer",
-        })
+        let entry = match self.inner.containers.get(&req.container_id) {
+            Ok(entry) => entry,
+            Err(Error::NotFound(_)) => return Ok(cri::RemoveContainerResponse {}),
+            Err(e) => return Err(e),
+        };
+        let client = self.client().await?;
+        lifecycle::remove(
+            &client,
+            &self.inner.containers,
+            &entry,
+            &self.containers_root(),
+        )
+        .await?;
+        Ok(cri::RemoveContainerResponse {})
     }
 
     /// `ListContainers`.
     pub(crate) async fn list_containers(
         &self,
-        _req: cri::ListContainersRequest,
+        req: cri::ListContainersRequest,
     ) -> Result<cri::ListContainersResponse> {
-        Err(Error::Unimplemented {
-            what: "ListContainers",
+        let containers = &self.inner.containers;
+        let all = containers.list().iter().map(|e| e.to_cri()).collect();
+        let resolve_container = |p: &str| containers.get(p).ok().map(|e| e.meta.id.clone());
+        let resolve_sandbox = |p: &str| self.inner.sandboxes.resolve(p);
+        Ok(cri::ListContainersResponse {
+            containers: filter_containers(
+                all,
+                req.filter.as_ref(),
+                resolve_container,
+                resolve_sandbox,
+            ),
         })
     }
 
-    /// `ContainerStatus`.
+    /// `ContainerStatus`; `verbose` adds the plugin's view under `info`.
     pub(crate) async fn container_status(
         &self,
-        _req: cri::ContainerStatusRequest,
+        req: cri::ContainerStatusRequest,
     ) -> Result<cri::ContainerStatusResponse> {
-        Err(Error::Unimplemented {
-            what: "ContainerStatus",
+        let entry = self.inner.containers.get(&req.container_id)?;
+        let mut info = std::collections::HashMap::new();
+        if req.verbose {
+            let status = entry.status();
+            let value = json!({
+                "sandboxID": entry.meta.sandbox_id,
+                "pid": status.pid,
+                "removing": status.removing,
+                "logPath": entry.meta.log_path,
+                "name": entry.meta.name,
+            });
+            info.insert("info".to_string(), value.to_string());
+        }
+        Ok(cri::ContainerStatusResponse {
+            status: Some(container_status(&entry)),
+            info,
         })
     }
 
@@ -77,14 +164,24 @@ impl CriService {
         })
     }
 
-    /// `ReopenContainerLog`.
+    /// `ReopenContainerLog`: the log file is opened again (after kubelet
+    /// rotated it away); only for a running container.
     pub(crate) async fn reopen_container_log(
         &self,
-        _req: cri::ReopenContainerLogRequest,
+        req: cri::ReopenContainerLogRequest,
     ) -> Result<cri::ReopenContainerLogResponse> {
-        Err(Error::Unimplemented {
-            what: "ReopenContainerLog",
-        })
+        let entry = self.inner.containers.get(&req.container_id)?;
+        if entry.status().state() != cri::ContainerState::ContainerRunning {
+            return Err(Error::FailedPrecondition(format!(
+                "container {} is not running: only a running container's log can be reopened",
+                entry.meta.id
+            )));
+        }
+        let log = entry.log.lock().ok().and_then(|l| l.clone());
+        if let Some(log) = log {
+            log.reopen().await?;
+        }
+        Ok(cri::ReopenContainerLogResponse {})
     }
 
     /// `CheckpointContainer`.
@@ -95,5 +192,30 @@ impl CriService {
         Err(Error::Unimplemented {
             what: "CheckpointContainer",
         })
+    }
+}
+
+/// The CRI status of a container.
+fn container_status(entry: &Entry) -> cri::ContainerStatus {
+    let config = config_from_json(&entry.meta.config);
+    let status = entry.status();
+    cri::ContainerStatus {
+        id: entry.meta.id.clone(),
+        metadata: config.metadata,
+        state: status.state() as i32,
+        created_at: status.created_at,
+        started_at: status.started_at,
+        finished_at: status.finished_at,
+        exit_code: status.exit_code,
+        image: config.image,
+        image_ref: entry.meta.image_ref.clone(),
+        image_id: entry.meta.image_ref.clone(),
+        reason: status.reason,
+        message: status.message,
+        labels: config.labels,
+        annotations: config.annotations,
+        mounts: config.mounts,
+        log_path: entry.meta.log_path.clone(),
+        ..cri::ContainerStatus::default()
     }
 }

@@ -21,7 +21,7 @@ use crated_config::plugins::CriConfig;
 use tokio::sync::OnceCell;
 
 use crate::cni::{Cni, CniOptions};
-use crate::container::ContainerStore;
+use crate::container::{ContainerStore, SpecOptions};
 use crate::sandbox::SandboxStore;
 use crate::{Error, Result};
 
@@ -58,17 +58,11 @@ pub(crate) struct Inner {
     /// The connection to the daemon, in namespace `k8s.io`, once made.
     client: OnceCell<Client>,
     /// Pod sandboxes.
-    #[allow(
-        dead_code,
-        reason = "used by the sandbox and container RPCs, still to come"
-    )]
     pub(crate) sandboxes: SandboxStore,
     /// Containers in pods.
-    #[allow(
-        dead_code,
-        reason = "used by the sandbox and container RPCs, still to come"
-    )]
-    pub(crate) containers: ContainerStore,
+    pub(crate) containers: Arc<ContainerStore>,
+    /// Spec settings and host facts, probed once.
+    pub(crate) spec_options: SpecOptions,
     /// CNI networking.
     pub(crate) cni: Cni,
     /// The pod CIDR kubelet last gave through UpdateRuntimeConfig.
@@ -90,12 +84,17 @@ impl CriService {
             cache_dir: options.state.join("cni"),
             plugin_timeout: CNI_PLUGIN_TIMEOUT,
         });
+        let mut spec_options = SpecOptions::probe();
+        spec_options.restrict_oom_score_adj = options.config.restrict_oom_score_adj;
+        spec_options.device_ownership_from_security_context =
+            options.config.device_ownership_from_security_context;
         CriService {
             inner: Arc::new(Inner {
                 options,
                 client: OnceCell::new(),
                 sandboxes: SandboxStore::default(),
-                containers: ContainerStore::default(),
+                containers: Arc::new(ContainerStore::default()),
+                spec_options,
                 cni,
                 pod_cidr: RwLock::new(String::new()),
             }),
@@ -105,6 +104,16 @@ impl CriService {
     /// The plugin's options.
     pub(crate) fn config(&self) -> &CriConfig {
         &self.inner.options.config
+    }
+
+    /// Where containers keep their status files.
+    pub(crate) fn containers_root(&self) -> PathBuf {
+        self.inner.options.root.join("containers")
+    }
+
+    /// Where the FIFOs of container stdio live.
+    pub(crate) fn fifo_root(&self) -> PathBuf {
+        self.inner.options.state.join("io")
     }
 
     /// The client over the daemon's socket in namespace `k8s.io`,
