@@ -48,7 +48,9 @@ use oci_spec::runtime::{
     LinuxCpu, LinuxDevice, LinuxMemory, LinuxNamespaceType, LinuxSeccomp, Mount, Spec,
 };
 
-pub use caps::{ALL as ALL_CAPABILITIES, DEFAULT as DEFAULT_CAPABILITIES};
+pub use caps::{
+    ALL as ALL_CAPABILITIES, DEFAULT as DEFAULT_CAPABILITIES, current as current_capabilities,
+};
 pub use devices::{device_from_path, host_devices};
 pub use error::{Error, Result};
 pub use mounts::{default_mounts, parse_mount, replace_or_append_env};

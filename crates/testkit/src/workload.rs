@@ -102,6 +102,31 @@ impl BusyboxRootfs {
     /// root filesystem, and returns its path. Uses `tar` and `gzip`.
     #[track_caller]
     pub fn oci_image_tar(&self, name: &str) -> PathBuf {
+        self.oci_image_tar_with(
+            name,
+            serde_json::json!({"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]}),
+        )
+    }
+
+    /// Like [`BusyboxRootfs::oci_image_tar`], for a stand-in pause image:
+    /// its entrypoint sleeps until SIGTERM or SIGINT ends it, as a pod's
+    /// pause process does.
+    #[track_caller]
+    pub fn pause_image_tar(&self, name: &str) -> PathBuf {
+        self.oci_image_tar_with(
+            name,
+            serde_json::json!({
+                "Entrypoint": ["/bin/sh", "-c",
+                    "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"],
+                "Env": ["PATH=/bin"],
+            }),
+        )
+    }
+
+    /// Like [`BusyboxRootfs::oci_image_tar`] with the image config's
+    /// `config` object given (entrypoint, cmd, env, …).
+    #[track_caller]
+    pub fn oci_image_tar_with(&self, name: &str, config: serde_json::Value) -> PathBuf {
         let work = self.dir.path();
         let layer_tar = work.join("layer.tar");
         let layer = self.layer_tar(&layer_tar);
@@ -124,7 +149,7 @@ impl BusyboxRootfs {
         let config = serde_json::json!({
             "architecture": "amd64",
             "os": "linux",
-            "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
+            "config": config,
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         })
         .to_string();
@@ -162,7 +187,13 @@ impl BusyboxRootfs {
             r#"{"imageLayoutVersion":"1.0.0"}"#,
         )
         .unwrap_or_else(|e| panic!("writing oci-layout: {e}"));
-        let tar = work.join("image.tar");
+        let tar = work.join(format!(
+            "image-{}.tar",
+            sha256_digest(name.as_bytes())
+                .trim_start_matches("sha256:")
+                .get(..12)
+                .unwrap_or("0")
+        ));
         Cmd::new("tar")
             .args(["-C"])
             .args([work.join("oci")])

@@ -92,6 +92,11 @@ impl SpecOptions {
                 tolerate_missing_hugetlb: false,
             },
             current_oom_score_adj: resources::current_oom_score_adj().unwrap_or(0),
+            // Without CAP_SYS_RESOURCE (a daemon in a container) no score
+            // can go below the daemon's own: restrict as containerd's
+            // `restrict_oom_score_adj` does, or every start would fail.
+            restrict_oom_score_adj: crated_oci::current_capabilities()
+                .is_ok_and(|caps| !caps.iter().any(|c| c == "CAP_SYS_RESOURCE")),
             host_hostname: nix::unistd::gethostname()
                 .map(|h| h.to_string_lossy().into_owned())
                 .unwrap_or_default(),

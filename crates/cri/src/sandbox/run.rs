@@ -64,7 +64,11 @@ impl CriService {
         let meta = SandboxMeta {
             id: id.clone(),
             name: name.clone(),
-            hostname: config.hostname.clone(),
+            hostname: if host_network(&config) {
+                String::new()
+            } else {
+                config.hostname.clone()
+            },
             root_dir: self.inner.options.root.join("sandboxes").join(&id),
             state_dir: self.inner.options.state.join("sandboxes").join(&id),
             config,
@@ -103,6 +107,8 @@ impl CriService {
                 files::mount_shm(&meta.state_dir)?
             };
             if !meta.host_network() {
+                // The conf dir as it is now (kubelet's node may have just written it).
+                self.inner.cni.reload()?;
                 let netns = NetNs::create(&self.netns_dir(), &format!("cni-{}", meta.id))?;
                 meta.netns_path = Some(netns.path().to_path_buf());
                 let network = self
@@ -250,6 +256,16 @@ impl CriService {
             let _ = sandbox.exited.send(true);
         });
     }
+}
+
+/// Whether `config` asks for the host's network namespace.
+fn host_network(config: &cri::PodSandboxConfig) -> bool {
+    config
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+        .and_then(|s| s.namespace_options.as_ref())
+        .is_some_and(|n| n.network == cri::NamespaceMode::Node as i32)
 }
 
 /// The wait for a pause process's exit.

@@ -63,7 +63,9 @@ pub(super) fn sandbox_spec(
             .map(|(k, v)| (k.to_string(), v))
             .collect(),
         );
-    if !meta.hostname.is_empty() {
+    // A host-network pod shares the host's UTS namespace: its hostname is
+    // the host's (kubelet sends none for it).
+    if !meta.hostname.is_empty() && !meta.host_network() {
         builder = builder.hostname(meta.hostname.clone());
     }
     if !image.working_dir.is_empty() {

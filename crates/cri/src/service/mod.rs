@@ -85,7 +85,7 @@ impl CriService {
             plugin_timeout: CNI_PLUGIN_TIMEOUT,
         });
         let mut spec_options = SpecOptions::probe();
-        spec_options.restrict_oom_score_adj = options.config.restrict_oom_score_adj;
+        spec_options.restrict_oom_score_adj |= options.config.restrict_oom_score_adj;
         spec_options.device_ownership_from_security_context =
             options.config.device_ownership_from_security_context;
         CriService {
