@@ -105,6 +105,9 @@ pub enum Error {
     /// The object is not in a state that allows the request.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The request did not finish in the time it was given.
+    #[error("{0}")]
+    DeadlineExceeded(String),
     /// The request is one crated's CRI plugin does not serve (yet).
     #[error("{what} is not implemented by crated's CRI plugin yet")]
     Unimplemented {
@@ -120,6 +123,10 @@ pub enum Error {
         #[source]
         source: crated_client::Error,
     },
+    /// A request refused by a part of the plugin that speaks crated's core
+    /// errors (the streaming server, the name and id indexes).
+    #[error(transparent)]
+    Core(#[from] crated_core::Error),
     /// A container's runtime spec could not be built.
     #[error(transparent)]
     Spec(#[from] crated_oci::Error),
@@ -145,9 +152,11 @@ impl HasKind for Error {
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::AlreadyExists(_) => ErrorKind::AlreadyExists,
             Error::FailedPrecondition(_) => ErrorKind::FailedPrecondition,
+            Error::DeadlineExceeded(_) => ErrorKind::DeadlineExceeded,
             Error::Unimplemented { .. } => ErrorKind::NotImplemented,
             Error::Client { source, .. } => source.kind(),
             Error::Spec(e) => e.kind(),
+            Error::Core(e) => e.kind(),
         }
     }
 }

@@ -8,8 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use crated_cri::streaming::spdy::{FLAG_FIN, Frame, FrameReader, FrameWriter, Headers};
+use crated_cri::streaming::client::{self, SpdyClient};
 use crated_cri::streaming::{
     AttachRequest, ExecRequest, ExitStatus, PortForwardRequest, Runtime, StreamIo, StreamServer,
 };
@@ -93,108 +92,35 @@ async fn server() -> StreamServer {
 /// Sends the HTTP/1.1 upgrade request; returns the status, the response
 /// head and the connection.
 async fn upgrade(url: &str, protocols: &[&str], upgrade_to: &str) -> (u16, String, TcpStream) {
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest.split_once('/').unwrap();
-    let mut conn = TcpStream::connect(host).await.unwrap();
-    let mut request = format!(
-        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: {upgrade_to}\r\nContent-Length: 0\r\n"
-    );
-    for p in protocols {
-        request.push_str(&format!("X-Stream-Protocol-Version: {p}\r\n"));
-    }
-    request.push_str("\r\n");
-    conn.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        conn.read_exact(&mut byte).await.unwrap();
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, head, conn)
+    let up = client::upgrade(url, protocols, upgrade_to).await.unwrap();
+    (up.status, up.head, up.conn)
 }
 
-/// A SPDY client: opens typed streams, sends, collects what comes back.
-struct Client {
-    reader: FrameReader<tokio::io::ReadHalf<TcpStream>>,
-    writer: FrameWriter<tokio::io::WriteHalf<TcpStream>>,
-    received: HashMap<u32, Vec<u8>>,
-    finished: Vec<u32>,
-    replied: Vec<u32>,
-}
+/// The library's SPDY client, panicking on errors as a test does.
+struct Client(SpdyClient);
 
 impl Client {
     fn new(conn: TcpStream) -> Client {
-        let (r, w) = tokio::io::split(conn);
-        Client {
-            reader: FrameReader::new(r),
-            writer: FrameWriter::new(w).unwrap(),
-            received: HashMap::new(),
-            finished: Vec::new(),
-            replied: Vec::new(),
-        }
+        Client(SpdyClient::new(conn).unwrap())
     }
 
     async fn open(&mut self, id: u32, headers: &[(&str, &str)]) {
-        let headers: Headers = headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        self.writer
-            .write(&Frame::SynStream {
-                stream_id: id,
-                flags: 0,
-                headers,
-            })
+        self.0.open(id, headers).await.unwrap();
+    }
+
+    async fn send(&mut self, id: u32, data: &[u8], fin: bool) {
+        self.0.send(id, data, fin).await.unwrap();
+    }
+
+    async fn until_finished(&mut self, ids: &[u32]) {
+        self.0
+            .until_finished(ids, std::time::Duration::from_secs(20))
             .await
             .unwrap();
     }
 
-    async fn send(&mut self, id: u32, data: &[u8], fin: bool) {
-        let frame = Frame::Data {
-            stream_id: id,
-            flags: if fin { FLAG_FIN } else { 0 },
-            data: Bytes::copy_from_slice(data),
-        };
-        self.writer.write(&frame).await.unwrap();
-    }
-
-    /// Reads until every stream in `ids` is half-closed by the server.
-    async fn until_finished(&mut self, ids: &[u32]) {
-        while !ids.iter().all(|id| self.finished.contains(id)) {
-            let frame =
-                tokio::time::timeout(std::time::Duration::from_secs(20), self.reader.read())
-                    .await
-                    .expect("server went quiet")
-                    .unwrap()
-                    .expect("server closed the connection early");
-            match frame {
-                Frame::SynReply { stream_id, .. } => self.replied.push(stream_id),
-                Frame::Data {
-                    stream_id,
-                    flags,
-                    data,
-                } => {
-                    assert!(self.replied.contains(&stream_id), "data before SYN_REPLY");
-                    self.received
-                        .entry(stream_id)
-                        .or_default()
-                        .extend_from_slice(&data);
-                    if flags & FLAG_FIN != 0 {
-                        self.finished.push(stream_id);
-                    }
-                }
-                Frame::RstStream { stream_id, status } => {
-                    panic!("stream {stream_id} reset with {status}")
-                }
-                _ => {}
-            }
-        }
-    }
-
     fn text(&self, id: u32) -> String {
-        String::from_utf8(self.received.get(&id).cloned().unwrap_or_default()).unwrap()
+        self.0.text(id)
     }
 }
 

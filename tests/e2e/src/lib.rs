@@ -18,3 +18,4 @@ pub use crated_testkit::{
 };
 
 pub mod client;
+pub mod cri;

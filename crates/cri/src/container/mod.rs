@@ -16,6 +16,7 @@ pub mod volumes;
 
 pub use pod::PodContext;
 pub use resources::{ResourceHost, cgroups_path};
+pub(crate) use rpc::container_status as status_of;
 pub(crate) use security::apply_seccomp;
 pub use spec::{ContainerInput, SpecOptions, container_spec, process_args};
 pub use store::ContainerStore;

@@ -196,7 +196,7 @@ impl CriService {
 }
 
 /// The CRI status of a container.
-fn container_status(entry: &Entry) -> cri::ContainerStatus {
+pub(crate) fn container_status(entry: &Entry) -> cri::ContainerStatus {
     let config = config_from_json(&entry.meta.config);
     let status = entry.status();
     cri::ContainerStatus {

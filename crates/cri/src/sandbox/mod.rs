@@ -14,6 +14,8 @@ mod run;
 mod spec;
 mod teardown;
 
+pub(crate) use rpc::status as status_of;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};

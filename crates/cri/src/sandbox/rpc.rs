@@ -41,7 +41,7 @@ impl CriService {
 }
 
 /// The CRI status of `sandbox`.
-fn status(sandbox: &Sandbox) -> cri::PodSandboxStatus {
+pub(crate) fn status(sandbox: &Sandbox) -> cri::PodSandboxStatus {
     let meta = &sandbox.meta;
     let ips = sandbox.status().ips;
     let network = (!meta.host_network()).then(|| cri::PodSandboxNetworkStatus {

@@ -65,6 +65,8 @@ pub(crate) struct Inner {
     pub(crate) spec_options: SpecOptions,
     /// CNI networking.
     pub(crate) cni: Cni,
+    /// The streaming server of Exec and PortForward, once started.
+    pub(crate) stream_server: OnceCell<crate::streaming::StreamServer>,
     /// The pod CIDR kubelet last gave through UpdateRuntimeConfig.
     pub(crate) pod_cidr: RwLock<String>,
 }
@@ -96,6 +98,7 @@ impl CriService {
                 containers: Arc::new(ContainerStore::default()),
                 spec_options,
                 cni,
+                stream_server: OnceCell::new(),
                 pod_cidr: RwLock::new(String::new()),
             }),
         }

@@ -11,6 +11,7 @@
 //! `stderr`, `resize`; `data` and `error` per `port`/`requestid` for port
 //! forwarding). What runs in the container is behind [`Runtime`].
 
+pub mod client;
 mod dictionary;
 mod portforward;
 mod remotecommand;

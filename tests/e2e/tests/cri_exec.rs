@@ -1,0 +1,196 @@
+//! Running commands in pod containers through the CRI on a real crated:
+//! ExecSync (output, exit code, timeout, a stopped container), Exec and
+//! PortForward over the streaming server with the library's SPDY client,
+//! and GetContainerEvents following a container's life.
+//!
+//! **Needs root** (a daemon, runc, namespaces, links, mounts).
+
+use std::time::Duration;
+
+use crated_api::cri::{self, ContainerEventType, NamespaceMode};
+use crated_api::tonic;
+use crated_cri::streaming::client::{SpdyClient, upgrade};
+use crated_e2e::client::{connect_with, runtime};
+use crated_e2e::cri::{
+    Network, container, import_images, pod_config, run_pod, start_container, wait_exited,
+};
+use crated_e2e::workload::BusyboxRootfs;
+use futures::StreamExt;
+
+const SERVER: &str =
+    "mkdir -p /tmp/www && echo pong > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www";
+
+/// ExecSync returns stdout, stderr and the exit code; a command over its
+/// timeout is killed and answered DeadlineExceeded; Exec streams stdin to
+/// `cat` and back over SPDY; PortForward reaches the pod's server on its
+/// loopback; GetContainerEvents sees created, started, stopped and deleted;
+/// ExecSync in a stopped container is refused. Needs root.
+#[test]
+fn cri_exec_sync_exec_port_forward_and_container_events() {
+    crated_e2e::root::require_root("runs pods with runc, netns and CNI");
+    let network = Network::new(3);
+    let daemon = network.daemon();
+    let rootfs = BusyboxRootfs::new();
+    import_images(&daemon, &rootfs);
+    runtime().block_on(async {
+        let client = connect_with(&daemon, Duration::from_secs(120)).await;
+        let mut rt = client.cri_runtime();
+        let mut events = client
+            .cri_runtime()
+            .get_container_events(cri::GetEventsRequest {})
+            .await
+            .unwrap_or_else(|e| panic!("GetContainerEvents: {e}"))
+            .into_inner();
+        let config = pod_config("exec", NamespaceMode::Pod as i32);
+        let pod = run_pod(&client, &config).await;
+        let server = start_container(&client, &pod, &config, container("server", SERVER)).await;
+
+        let out = rt
+            .exec_sync(cri::ExecSyncRequest {
+                container_id: server.clone(),
+                cmd: ["/bin/sh", "-c", "echo out; echo err >&2; exit 7"]
+                    .map(String::from)
+                    .to_vec(),
+                timeout: 30,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("ExecSync: {e}"))
+            .into_inner();
+        assert_eq!(
+            (out.stdout.as_slice(), out.stderr.as_slice(), out.exit_code),
+            (&b"out\n"[..], &b"err\n"[..], 7)
+        );
+        let err = rt
+            .exec_sync(cri::ExecSyncRequest {
+                container_id: server.clone(),
+                cmd: ["/bin/sleep", "30"].map(String::from).to_vec(),
+                timeout: 1,
+            })
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("an ExecSync over its timeout succeeded"));
+        assert_eq!(err.code(), tonic::Code::DeadlineExceeded, "{err:?}");
+
+        // Exec over SPDY (v4.channel.k8s.io): stdin to cat, back on stdout.
+        let url = rt
+            .exec(cri::ExecRequest {
+                container_id: server.clone(),
+                cmd: vec!["cat".into()],
+                tty: false,
+                stdin: true,
+                stdout: true,
+                stderr: false,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("Exec: {e}"))
+            .into_inner()
+            .url;
+        let up = upgrade(&url, &["v4.channel.k8s.io"], "SPDY/3.1")
+            .await
+            .unwrap_or_else(|e| panic!("upgrading {url}: {e}"));
+        assert_eq!(up.status, 101, "{}", up.head);
+        let mut spdy = SpdyClient::new(up.conn).unwrap_or_else(|e| panic!("{e}"));
+        let quiet = Duration::from_secs(30);
+        spdy.open(1, &[("streamtype", "error")])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        spdy.open(3, &[("streamtype", "stdin")])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        spdy.open(5, &[("streamtype", "stdout")])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        spdy.send(3, b"through the pod\n", true)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        spdy.until_finished(&[1, 5], quiet)
+            .await
+            .unwrap_or_else(|e| panic!("exec session: {e}"));
+        assert_eq!(spdy.text(5), "through the pod\n");
+        assert_eq!(spdy.text(1), r#"{"metadata":{},"status":"Success"}"#);
+
+        // PortForward to the server on the pod's loopback (not the host's).
+        let url = rt
+            .port_forward(cri::PortForwardRequest {
+                pod_sandbox_id: pod.clone(),
+                port: vec![8080],
+            })
+            .await
+            .unwrap_or_else(|e| panic!("PortForward: {e}"))
+            .into_inner()
+            .url;
+        let up = upgrade(&url, &["portforward.k8s.io"], "SPDY/3.1")
+            .await
+            .unwrap_or_else(|e| panic!("upgrading {url}: {e}"));
+        assert_eq!(up.status, 101, "{}", up.head);
+        let mut spdy = SpdyClient::new(up.conn).unwrap_or_else(|e| panic!("{e}"));
+        let port = [("port", "8080"), ("requestid", "0")];
+        spdy.open(1, &[("streamtype", "error"), port[0], port[1]])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        spdy.open(3, &[("streamtype", "data"), port[0], port[1]])
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        spdy.send(3, b"GET /index.html HTTP/1.0\r\n\r\n", false)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        spdy.until_finished(&[3], quiet)
+            .await
+            .unwrap_or_else(|e| panic!("port forward: {e}"));
+        let reply = spdy.text(3);
+        assert!(
+            reply.starts_with("HTTP/1.") && reply.ends_with("pong\n"),
+            "{reply:?}"
+        );
+
+        rt.stop_container(cri::StopContainerRequest {
+            container_id: server.clone(),
+            timeout: 2,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("StopContainer: {e}"));
+        wait_exited(&client, &server).await;
+        let err = rt
+            .exec_sync(cri::ExecSyncRequest {
+                container_id: server.clone(),
+                cmd: vec!["true".into()],
+                timeout: 5,
+            })
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("ExecSync in a stopped container succeeded"));
+        assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
+        rt.remove_container(cri::RemoveContainerRequest {
+            container_id: server.clone(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("RemoveContainer: {e}"));
+
+        let mut seen = Vec::new();
+        while seen.len() < 4 {
+            let next = tokio::time::timeout(Duration::from_secs(30), events.next())
+                .await
+                .unwrap_or_else(|_| panic!("no more container events after {seen:?}"))
+                .unwrap_or_else(|| panic!("the event stream ended after {seen:?}"))
+                .unwrap_or_else(|e| panic!("event stream: {e}"));
+            if next.container_id == server {
+                seen.push(ContainerEventType::try_from(next.container_event_type).ok());
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                ContainerEventType::ContainerCreatedEvent,
+                ContainerEventType::ContainerStartedEvent,
+                ContainerEventType::ContainerStoppedEvent,
+                ContainerEventType::ContainerDeletedEvent,
+            ]
+            .map(Some)
+        );
+        rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+            pod_sandbox_id: pod.clone(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("RemovePodSandbox: {e}"));
+    });
+}
