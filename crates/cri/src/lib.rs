@@ -26,6 +26,7 @@ mod exec;
 mod image;
 pub mod log;
 pub mod netns;
+mod recover;
 mod sandbox;
 pub mod service;
 mod stats;

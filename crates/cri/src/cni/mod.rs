@@ -281,6 +281,22 @@ impl Cni {
         Ok(pod)
     }
 
+    /// What the pod got at ADD, as recorded in the cache (after a restart:
+    /// the pod's IPs without asking the plugins again).
+    pub fn cached_network(&self, sandbox_id: &str) -> Result<PodNetwork> {
+        let mut pod = PodNetwork::default();
+        for entry in cache::load_all(&self.options.cache_dir, sandbox_id)? {
+            let name = entry.config["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let raw = serde_json::to_vec(&entry.result).unwrap_or_default();
+            let parsed = CniResult::parse(&name, &raw)?;
+            pod.attachments.push((entry.ifname, name, parsed));
+        }
+        Ok(pod)
+    }
+
     /// CHECK of every cached attachment of the pod.
     pub async fn check(&self, req: &PodNetworkRequest) -> Result<()> {
         for entry in cache::load_all(&self.options.cache_dir, &req.sandbox_id)? {

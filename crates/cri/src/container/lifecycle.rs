@@ -287,18 +287,7 @@ pub async fn start(
     let fifos = FifoSet::create(fifo_root, &id, config.stdin, config.tty).map_err(
         Error::client(format!("creating the FIFOs of container {id}")),
     )?;
-    if !entry.meta.log_path.is_empty() {
-        let log = ContainerLog::open(&entry.meta.log_path).await?;
-        if let Some(p) = fifos.stdout.clone() {
-            copy_fifo(&log, p, Stream::Stdout, max_log_line);
-        }
-        if let Some(p) = fifos.stderr.clone() {
-            copy_fifo(&log, p, Stream::Stderr, max_log_line);
-        }
-        if let Ok(mut slot) = entry.log.lock() {
-            *slot = Some(log);
-        }
-    }
+    attach_log(entry, &fifos, max_log_line).await?;
     let started = async {
         client
             .create_task(&record, fifos.stdio())
@@ -345,6 +334,44 @@ pub async fn start(
         s.started_at = started_at;
     })?;
     store.publish(entry, ContainerEventType::ContainerStartedEvent);
+    watch_exit(client, store, entry, waiter, cgroups_path, fifos);
+    Ok(())
+}
+
+/// Copies the output FIFOs in `fifos` into the container's CRI log.
+pub(crate) async fn attach_log(entry: &Entry, fifos: &FifoSet, max_log_line: usize) -> Result<()> {
+    if entry.meta.log_path.is_empty() {
+        return Ok(());
+    }
+    let log = ContainerLog::open(&entry.meta.log_path).await?;
+    if let Some(p) = fifos.stdout.clone() {
+        copy_fifo(&log, p, Stream::Stdout, max_log_line);
+    }
+    if let Some(p) = fifos.stderr.clone() {
+        copy_fifo(&log, p, Stream::Stderr, max_log_line);
+    }
+    if let Ok(mut slot) = entry.log.lock() {
+        *slot = Some(log);
+    }
+    Ok(())
+}
+
+/// The wait for a task's exit.
+pub(crate) type ExitWaiter = tokio::task::JoinHandle<
+    std::result::Result<crated_client::tasks::ExitStatus, crated_client::Error>,
+>;
+
+/// Records the init process's exit when `waiter` reports it (with
+/// `OOMKilled` when the cgroup at `cgroups_path` saw an OOM kill), deletes
+/// the task and removes the FIFOs.
+pub(crate) fn watch_exit(
+    client: &Client,
+    store: &Arc<ContainerStore>,
+    entry: &Arc<Entry>,
+    waiter: ExitWaiter,
+    cgroups_path: String,
+    fifos: FifoSet,
+) {
     let (client, store, entry) = (client.clone(), store.clone(), entry.clone());
     tokio::spawn(async move {
         let exit = waiter.await;
@@ -368,7 +395,6 @@ pub async fn start(
         store.publish(&entry, ContainerEventType::ContainerStoppedEvent);
         fifos.remove();
     });
-    Ok(())
 }
 
 /// Stops a running container: its stop signal (the image's, else

@@ -17,7 +17,7 @@ use super::files;
 use super::spec::sandbox_spec;
 use super::{METADATA_EXTENSION, Sandbox, SandboxMeta, SandboxStatus};
 use crate::cni::{PodNetworkRequest, PortMapping};
-use crate::container::lifecycle::{KIND_LABEL, store_with_snapshot};
+use crate::container::lifecycle::{ExitWaiter, KIND_LABEL, store_with_snapshot};
 use crate::container::store::now_nanos;
 use crate::error::{Error, Result};
 use crate::netns::NetNs;
@@ -237,7 +237,7 @@ impl CriService {
 
     /// Records the pause process's exit when it comes: the sandbox turns
     /// NOTREADY and its task is deleted.
-    fn watch_pause(&self, sandbox: &Arc<Sandbox>, waiter: ExitWaiter) {
+    pub(crate) fn watch_pause(&self, sandbox: &Arc<Sandbox>, waiter: ExitWaiter) {
         let (service, sandbox) = (self.clone(), sandbox.clone());
         tokio::spawn(async move {
             let exit = waiter.await;
@@ -267,11 +267,6 @@ fn host_network(config: &cri::PodSandboxConfig) -> bool {
         .and_then(|s| s.namespace_options.as_ref())
         .is_some_and(|n| n.network == cri::NamespaceMode::Node as i32)
 }
-
-/// The wait for a pause process's exit.
-pub(super) type ExitWaiter = tokio::task::JoinHandle<
-    std::result::Result<crated_client::tasks::ExitStatus, crated_client::Error>,
->;
 
 /// The CNI request of a pod: containerd's CNI_ARGS and the pod's port
 /// mappings as the `portMappings` capability.

@@ -12,34 +12,34 @@ impl ImageService for CriService {
         &self,
         req: Request<cri::ListImagesRequest>,
     ) -> Result<Response<cri::ListImagesResponse>, Status> {
-        serve(req, |r| self.list_images(r)).await
+        serve(self, req, |r| self.list_images(r)).await
     }
 
     async fn image_status(
         &self,
         req: Request<cri::ImageStatusRequest>,
     ) -> Result<Response<cri::ImageStatusResponse>, Status> {
-        serve(req, |r| self.image_status(r)).await
+        serve(self, req, |r| self.image_status(r)).await
     }
 
     async fn pull_image(
         &self,
         req: Request<cri::PullImageRequest>,
     ) -> Result<Response<cri::PullImageResponse>, Status> {
-        serve(req, |r| self.pull_image(r)).await
+        serve(self, req, |r| self.pull_image(r)).await
     }
 
     async fn remove_image(
         &self,
         req: Request<cri::RemoveImageRequest>,
     ) -> Result<Response<cri::RemoveImageResponse>, Status> {
-        serve(req, |r| self.remove_image(r)).await
+        serve(self, req, |r| self.remove_image(r)).await
     }
 
     async fn image_fs_info(
         &self,
         req: Request<cri::ImageFsInfoRequest>,
     ) -> Result<Response<cri::ImageFsInfoResponse>, Status> {
-        serve(req, |r| self.image_fs_info(r)).await
+        serve(self, req, |r| self.image_fs_info(r)).await
     }
 }

@@ -130,13 +130,19 @@ impl CriService {
                     connect_timeout: Some(Duration::from_secs(10)),
                     request_timeout: None,
                 };
-                Client::connect(address, options)
+                let client = Client::connect(address, options)
                     .await
                     .map(|c| c.namespace(NAMESPACE))
                     .map_err(Error::client(format!(
                         "connecting to crated's own socket {}",
                         address.display()
-                    )))
+                    )))?;
+                // Before any request is served: the pods and containers
+                // of an earlier run, as crated still holds them.
+                if let Err(e) = self.recover(&client).await {
+                    tracing::warn!(error = %e, "recovering the CRI's pods and containers");
+                }
+                Ok::<Client, Error>(client)
             })
             .await
             .cloned()
@@ -150,14 +156,17 @@ pub(crate) fn to_status(e: Error) -> Status {
     Status::from(crated_core::Error::from(e))
 }
 
-/// Serves one unary RPC: unwraps the request, runs `f`, converts the error.
+/// Serves one unary RPC: connects (and so recovers) first, unwraps the
+/// request, runs `f`, converts the error.
 pub(crate) async fn serve<Req, Resp, F>(
+    service: &CriService,
     req: crated_api::tonic::Request<Req>,
     f: impl FnOnce(Req) -> F,
 ) -> std::result::Result<crated_api::tonic::Response<Resp>, Status>
 where
     F: std::future::Future<Output = Result<Resp>>,
 {
+    service.client().await.map_err(to_status)?;
     f(req.into_inner())
         .await
         .map(crated_api::tonic::Response::new)
