@@ -172,6 +172,46 @@ pub struct Metric {
     pub data: Option<Any>,
 }
 
+/// A task's cgroup statistics as its shim reports them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CgroupMetrics {
+    /// `io.containerd.cgroups.v1.Metrics`.
+    V1(crated_api::ttrpc::cgroups::metrics::Metrics),
+    /// `io.containerd.cgroups.v2.Metrics`.
+    V2(crated_api::ttrpc::cgroups_v2::metrics::Metrics),
+}
+
+impl Metric {
+    /// The cgroup v1 or v2 statistics in [`Metric::data`].
+    pub fn decode(&self) -> Result<CgroupMetrics> {
+        use crated_api::ttrpc::protobuf::Message as _;
+        use crated_api::ttrpc::{cgroups, cgroups_v2};
+        let any = self.data.as_ref().ok_or_else(|| {
+            Error::InvalidArgument(format!("task {} sent no metrics data", self.id))
+        })?;
+        let name = any.type_url.rsplit('/').next().unwrap_or_default();
+        let unreadable = |e: crated_api::ttrpc::protobuf::Error| {
+            Error::InvalidArgument(format!("metrics of task {} are unreadable: {e}", self.id))
+        };
+        match name {
+            "io.containerd.cgroups.v1.Metrics" => {
+                cgroups::metrics::Metrics::parse_from_bytes(&any.value)
+                    .map(CgroupMetrics::V1)
+                    .map_err(unreadable)
+            }
+            "io.containerd.cgroups.v2.Metrics" => {
+                cgroups_v2::metrics::Metrics::parse_from_bytes(&any.value)
+                    .map(CgroupMetrics::V2)
+                    .map_err(unreadable)
+            }
+            other => Err(Error::InvalidArgument(format!(
+                "cannot convert metric data of type {other:?} of task {} to cgroups metrics",
+                self.id
+            ))),
+        }
+    }
+}
+
 impl Tasks {
     pub(crate) fn new(client: Client) -> Self {
         Tasks { client }

@@ -143,6 +143,95 @@ fn cri_exec_sync_exec_port_forward_and_container_events() {
             "{reply:?}"
         );
 
+        // Stats: a busy container's CPU time grows and gets a rate; the
+        // pod's stats sum its containers.
+        let busy = start_container(
+            &client,
+            &pod,
+            &config,
+            container("busy", "while :; do :; done"),
+        )
+        .await;
+        let sample = |id: String| {
+            let mut rt = client.cri_runtime();
+            async move {
+                rt.container_stats(cri::ContainerStatsRequest { container_id: id })
+                    .await
+                    .unwrap_or_else(|e| panic!("ContainerStats: {e}"))
+                    .into_inner()
+                    .stats
+                    .unwrap_or_default()
+            }
+        };
+        let first = sample(busy.clone()).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let second = sample(busy.clone()).await;
+        let cpu = |s: &cri::ContainerStats| {
+            s.cpu
+                .as_ref()
+                .and_then(|c| c.usage_core_nano_seconds.as_ref())
+                .map_or(0, |v| v.value)
+        };
+        assert!(
+            cpu(&second) > cpu(&first) && cpu(&first) > 0,
+            "{first:?} {second:?}"
+        );
+        let rate = second
+            .cpu
+            .as_ref()
+            .and_then(|c| c.usage_nano_cores.as_ref())
+            .map_or(0, |v| v.value);
+        assert!(rate > 0, "no CPU rate on the second sample: {second:?}");
+        let memory = second
+            .memory
+            .as_ref()
+            .and_then(|m| m.working_set_bytes.as_ref())
+            .map_or(0, |v| v.value);
+        assert!(memory > 0, "{second:?}");
+        let pods = rt
+            .list_pod_sandbox_stats(cri::ListPodSandboxStatsRequest::default())
+            .await
+            .unwrap_or_else(|e| panic!("ListPodSandboxStats: {e}"))
+            .into_inner()
+            .stats;
+        let linux = pods
+            .iter()
+            .find(|p| p.attributes.as_ref().is_some_and(|a| a.id == pod))
+            .and_then(|p| p.linux.clone())
+            .unwrap_or_else(|| panic!("pod {pod} not in {pods:?}"));
+        let ids: Vec<String> = linux
+            .containers
+            .iter()
+            .filter_map(|c| c.attributes.as_ref().map(|a| a.id.clone()))
+            .collect();
+        assert!(ids.contains(&busy) && ids.contains(&server), "{ids:?}");
+        rt.stop_container(cri::StopContainerRequest {
+            container_id: busy.clone(),
+            timeout: 0,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("StopContainer: {e}"));
+
+        // Over its memory limit: OOMKilled.
+        let mut hog = container(
+            "hog",
+            "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}",
+        );
+        hog.linux = Some(cri::LinuxContainerConfig {
+            resources: Some(cri::LinuxContainerResources {
+                memory_limit_in_bytes: 32 * 1024 * 1024,
+                ..cri::LinuxContainerResources::default()
+            }),
+            security_context: None,
+        });
+        let hog = start_container(&client, &pod, &config, hog).await;
+        let killed = wait_exited(&client, &hog).await;
+        assert_eq!(
+            (killed.exit_code, killed.reason.as_str()),
+            (137, "OOMKilled"),
+            "{killed:?}"
+        );
+
         rt.stop_container(cri::StopContainerRequest {
             container_id: server.clone(),
             timeout: 2,

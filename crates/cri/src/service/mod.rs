@@ -67,6 +67,8 @@ pub(crate) struct Inner {
     pub(crate) cni: Cni,
     /// The streaming server of Exec and PortForward, once started.
     pub(crate) stream_server: OnceCell<crate::streaming::StreamServer>,
+    /// The last CPU sample per container (and pod): time used, taken at.
+    pub(crate) cpu_samples: std::sync::Mutex<std::collections::HashMap<String, (u64, i64)>>,
     /// The pod CIDR kubelet last gave through UpdateRuntimeConfig.
     pub(crate) pod_cidr: RwLock<String>,
 }
@@ -99,6 +101,7 @@ impl CriService {
                 spec_options,
                 cni,
                 stream_server: OnceCell::new(),
+                cpu_samples: Default::default(),
                 pod_cidr: RwLock::new(String::new()),
             }),
         }

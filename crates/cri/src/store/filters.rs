@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use crated_api::cri::{Container, ContainerFilter, PodSandbox, PodSandboxFilter};
 
 /// Whether every selector label is on the object with the same value.
-fn labels_match(selector: &HashMap<String, String>, labels: &HashMap<String, String>) -> bool {
+pub fn labels_match(selector: &HashMap<String, String>, labels: &HashMap<String, String>) -> bool {
     selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 

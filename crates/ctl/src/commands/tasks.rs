@@ -11,7 +11,7 @@ use crated_client::container::{
 };
 use crated_client::runtime_options::process_details;
 use crated_client::spec::{UserDb, process_to_any, replace_or_append_env};
-use crated_client::tasks::{Metric, Status};
+use crated_client::tasks::{CgroupMetrics, Metric, Status};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -516,31 +516,19 @@ async fn metrics(ctx: &Context, client: &Client, id: &str) -> Result<()> {
             .map_err(|err| hints::task_error(ctx, err, id))?;
         bail!("task {id} has no metrics (its shim could not read its cgroup)");
     };
-    let Some(data) = metric.data.as_ref() else {
-        bail!("task {id} sent no metrics data");
-    };
-    let decoded = decode_metrics(data)?;
+    let decoded = decode_metrics(&metric)?;
     if ctx.json() {
         return print_json(&message_json(decoded.as_ref()));
     }
     print(&metrics_table(&metric, decoded.as_ref()))
 }
 
-/// The cgroup v1 or v2 metrics message in `any`.
-fn decode_metrics(any: &crated_client::api::prost_types::Any) -> Result<Box<dyn MessageDyn>> {
-    use crated_client::api::ttrpc::{cgroups, cgroups_v2};
-    use protobuf::Message as _;
-    let name = any.type_url.rsplit('/').next().unwrap_or_default();
-    let decoded: Box<dyn MessageDyn> = match name {
-        "io.containerd.cgroups.v1.Metrics" => {
-            Box::new(cgroups::metrics::Metrics::parse_from_bytes(&any.value)?)
-        }
-        "io.containerd.cgroups.v2.Metrics" => {
-            Box::new(cgroups_v2::metrics::Metrics::parse_from_bytes(&any.value)?)
-        }
-        other => bail!("cannot convert metric data of type {other:?} to cgroups metrics"),
-    };
-    Ok(decoded)
+/// The cgroup v1 or v2 metrics message of `metric`.
+fn decode_metrics(metric: &Metric) -> Result<Box<dyn MessageDyn>> {
+    Ok(match metric.decode()? {
+        CgroupMetrics::V1(m) => Box::new(m),
+        CgroupMetrics::V2(m) => Box::new(m),
+    })
 }
 
 fn metrics_table(metric: &Metric, data: &dyn MessageDyn) -> String {
