@@ -212,6 +212,30 @@ fn cri_exec_sync_exec_port_forward_and_container_events() {
         .await
         .unwrap_or_else(|e| panic!("StopContainer: {e}"));
 
+        // A new memory limit reaches the running container's cgroup.
+        rt.update_container_resources(cri::UpdateContainerResourcesRequest {
+            container_id: server.clone(),
+            linux: Some(cri::LinuxContainerResources {
+                memory_limit_in_bytes: 96 * 1024 * 1024,
+                ..cri::LinuxContainerResources::default()
+            }),
+            ..cri::UpdateContainerResourcesRequest::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("UpdateContainerResources: {e}"));
+        let limit = rt
+            .exec_sync(cri::ExecSyncRequest {
+                container_id: server.clone(),
+                cmd: ["/bin/sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"]
+                    .map(String::from)
+                    .to_vec(),
+                timeout: 30,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("ExecSync: {e}"))
+            .into_inner();
+        assert_eq!(String::from_utf8_lossy(&limit.stdout).trim(), (96 * 1024 * 1024).to_string());
+
         // Over its memory limit: OOMKilled.
         let mut hog = container(
             "hog",

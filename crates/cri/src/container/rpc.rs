@@ -14,6 +14,10 @@ use crate::service::CriService;
 use crate::store::filters::filter_containers;
 use crate::{Error, Result};
 
+/// The type URL containerd gives an OCI `LinuxResources` in a task update.
+const LINUX_RESOURCES_TYPE_URL: &str =
+    "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources";
+
 impl CriService {
     /// `CreateContainer`: in a ready pod, with the pod's runtime.
     pub(crate) async fn create_container(
@@ -154,14 +158,74 @@ impl CriService {
         })
     }
 
-    /// `UpdateContainerResources`.
+    /// `UpdateContainerResources`: the new Linux resources go into the
+    /// container's stored spec and, when it runs, to its task.
     pub(crate) async fn update_container_resources(
         &self,
-        _req: cri::UpdateContainerResourcesRequest,
+        req: cri::UpdateContainerResourcesRequest,
     ) -> Result<cri::UpdateContainerResourcesResponse> {
-        Err(Error::Unimplemented {
-            what: "UpdateContainerResources",
-        })
+        let entry = self.inner.containers.get(&req.container_id)?;
+        let id = entry.meta.id.clone();
+        let state = entry.status().state();
+        if !matches!(
+            state,
+            cri::ContainerState::ContainerCreated | cri::ContainerState::ContainerRunning
+        ) {
+            return Err(Error::FailedPrecondition(format!(
+                "container {id} is {state:?}: only a created or running container's resources can change"
+            )));
+        }
+        let resources = req.linux.ok_or_else(|| {
+            Error::InvalidArgument(
+                "UpdateContainerResources needs linux resources: set linux".into(),
+            )
+        })?;
+        let client = self.client().await?;
+        let mut record = client
+            .containers()
+            .get(&id)
+            .await
+            .map_err(Error::client(format!("reading container {id}")))?;
+        let mut spec = record.spec_json().ok_or_else(|| {
+            Error::FailedPrecondition(format!("container {id} has no readable spec"))
+        })?;
+        super::resources::apply_resources(
+            &mut spec,
+            &resources,
+            &self.inner.spec_options.resources,
+        )?;
+        let linux_resources = serde_json::to_vec(&spec["linux"]["resources"]).map_err(|e| {
+            Error::InvalidArgument(format!("encoding the resources of container {id}: {e}"))
+        })?;
+        let parsed: crated_oci::OciSpec = serde_json::from_value(spec).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "the updated spec of container {id} is invalid: {e}"
+            ))
+        })?;
+        record.spec = Some(crated_client::spec::to_any(&parsed).map_err(Error::client(
+            format!("encoding the spec of container {id}"),
+        ))?);
+        client
+            .containers()
+            .update(&record, &["spec".to_string()])
+            .await
+            .map_err(Error::client(format!(
+                "storing the new spec of container {id}"
+            )))?;
+        if state == cri::ContainerState::ContainerRunning {
+            let any = prost_types::Any {
+                type_url: LINUX_RESOURCES_TYPE_URL.into(),
+                value: linux_resources,
+            };
+            client
+                .tasks()
+                .update(&id, any)
+                .await
+                .map_err(Error::client(format!(
+                    "updating the resources of container {id}"
+                )))?;
+        }
+        Ok(cri::UpdateContainerResourcesResponse {})
     }
 
     /// `ReopenContainerLog`: the log file is opened again (after kubelet
