@@ -134,6 +134,7 @@ impl CriService {
             status: Mutex::new(status.clone()),
             status_path,
             log: Mutex::new(None),
+            stdin_fifo: Mutex::new(None),
             exited: tokio::sync::watch::channel(status.state() == ContainerState::ContainerExited)
                 .0,
         })?;

@@ -1,6 +1,6 @@
 //! Running commands in pod containers through the CRI on a real crated:
-//! ExecSync (output, exit code, timeout, a stopped container), Exec and
-//! PortForward over the streaming server with the library's SPDY client,
+//! ExecSync (output, exit code, timeout, a stopped container), Exec,
+//! Attach and PortForward over the streaming server with the library's SPDY client,
 //! and GetContainerEvents following a container's life.
 //!
 //! **Needs root** (a daemon, runc, namespaces, links, mounts).
@@ -211,6 +211,40 @@ fn cri_exec_sync_exec_port_forward_and_container_events() {
         })
         .await
         .unwrap_or_else(|e| panic!("StopContainer: {e}"));
+
+        // Attach over SPDY to a container created with stdin (stdin_once):
+        // what is sent reaches its cat, comes back on stdout, and the end of
+        // stdin ends it.
+        let mut catter = container("catter", "exec cat");
+        catter.stdin = true;
+        catter.stdin_once = true;
+        let catter = start_container(&client, &pod, &config, catter).await;
+        let url = rt
+            .attach(cri::AttachRequest {
+                container_id: catter.clone(),
+                stdin: true,
+                tty: false,
+                stdout: true,
+                stderr: true,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("Attach: {e}"))
+            .into_inner()
+            .url;
+        let up = upgrade(&url, &["v4.channel.k8s.io"], "SPDY/3.1")
+            .await
+            .unwrap_or_else(|e| panic!("upgrading {url}: {e}"));
+        assert_eq!(up.status, 101, "{}", up.head);
+        let mut spdy = SpdyClient::new(up.conn).unwrap_or_else(|e| panic!("{e}"));
+        spdy.open(1, &[("streamtype", "error")]).await.unwrap_or_else(|e| panic!("{e}"));
+        spdy.open(3, &[("streamtype", "stdin")]).await.unwrap_or_else(|e| panic!("{e}"));
+        spdy.open(5, &[("streamtype", "stdout")]).await.unwrap_or_else(|e| panic!("{e}"));
+        spdy.open(7, &[("streamtype", "stderr")]).await.unwrap_or_else(|e| panic!("{e}"));
+        spdy.send(3, b"attached\n", true).await.unwrap_or_else(|e| panic!("{e}"));
+        spdy.until_finished(&[1, 5], quiet).await.unwrap_or_else(|e| panic!("attach session: {e}"));
+        assert_eq!(spdy.text(5), "attached\n");
+        let done = wait_exited(&client, &catter).await;
+        assert_eq!(done.exit_code, 0, "{done:?}");
 
         // A new memory limit reaches the running container's cgroup.
         rt.update_container_resources(cri::UpdateContainerResourcesRequest {

@@ -175,6 +175,7 @@ async fn create_reserved(
         status: Mutex::new(status),
         status_path,
         log: Mutex::new(None),
+        stdin_fifo: Mutex::new(None),
         exited: tokio::sync::watch::channel(false).0,
     })?;
     store.publish(&entry, ContainerEventType::ContainerCreatedEvent);
@@ -338,12 +339,20 @@ pub async fn start(
     Ok(())
 }
 
-/// Copies the output FIFOs in `fifos` into the container's CRI log.
+/// Copies the output FIFOs in `fifos` into the container's CRI log, and
+/// keeps the stdin FIFO's path for Attach.
 pub(crate) async fn attach_log(entry: &Entry, fifos: &FifoSet, max_log_line: usize) -> Result<()> {
-    if entry.meta.log_path.is_empty() {
-        return Ok(());
+    if let Ok(mut slot) = entry.stdin_fifo.lock() {
+        slot.clone_from(&fifos.stdin);
     }
-    let log = ContainerLog::open(&entry.meta.log_path).await?;
+    // Without a log path the output is still read, for Attach, and kept
+    // nowhere.
+    let path = if entry.meta.log_path.is_empty() {
+        "/dev/null"
+    } else {
+        entry.meta.log_path.as_str()
+    };
+    let log = ContainerLog::open(path).await?;
     if let Some(p) = fifos.stdout.clone() {
         copy_fifo(&log, p, Stream::Stdout, max_log_line);
     }

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, broadcast};
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
@@ -21,7 +22,12 @@ use crate::log::{LineSplitter, Stream};
 pub struct ContainerLog {
     path: PathBuf,
     file: Arc<Mutex<tokio::fs::File>>,
+    /// The raw output, as it is copied, for attached clients.
+    attached: broadcast::Sender<(Stream, Bytes)>,
 }
+
+/// How many output chunks an attached client may fall behind by.
+const ATTACH_BACKLOG: usize = 256;
 
 async fn open(path: &Path) -> Result<tokio::fs::File> {
     if let Some(dir) = path.parent() {
@@ -54,7 +60,14 @@ impl ContainerLog {
         Ok(ContainerLog {
             path,
             file: Arc::new(Mutex::new(file)),
+            attached: broadcast::channel(ATTACH_BACKLOG).0,
         })
+    }
+
+    /// The container's output from now on, chunk by chunk, as it is
+    /// copied into the log (Attach).
+    pub fn subscribe(&self) -> broadcast::Receiver<(Stream, Bytes)> {
+        self.attached.subscribe()
     }
 
     /// The log's path.
@@ -115,6 +128,10 @@ impl ContainerLog {
                         break;
                     }
                 };
+                // Nobody attached is not an error.
+                let _ = log
+                    .attached
+                    .send((stream, Bytes::copy_from_slice(&buf[..n])));
                 splitter.push(&buf[..n], SystemTime::now(), &mut out);
                 if !out.is_empty() {
                     log.write(&out).await?;

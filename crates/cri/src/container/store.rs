@@ -29,6 +29,9 @@ pub struct Entry {
     pub log: Mutex<Option<ContainerLog>>,
     /// Becomes `true` once the init process's exit is recorded.
     pub exited: tokio::sync::watch::Sender<bool>,
+    /// The init process's stdin FIFO, when it was created with stdin
+    /// (Attach writes to it).
+    pub stdin_fifo: Mutex<Option<PathBuf>>,
 }
 
 impl Entry {
@@ -222,6 +225,7 @@ mod tests {
             status_path: dir.join(id).join("status"),
             log: Mutex::new(None),
             exited: tokio::sync::watch::channel(false).0,
+            stdin_fifo: Mutex::new(None),
         }
     }
 

@@ -1,5 +1,5 @@
 //! Running commands in containers: ExecSync, and the streaming URLs of
-//! Exec and PortForward (the session itself runs in the streaming server,
+//! Exec, Attach and PortForward (the session itself runs in the streaming server,
 //! over [`runtime::TaskRuntime`]).
 
 mod process;
@@ -86,9 +86,26 @@ impl CriService {
         Ok(cri::ExecResponse { url })
     }
 
-    /// `Attach`.
-    pub(crate) async fn attach(&self, _req: cri::AttachRequest) -> Result<cri::AttachResponse> {
-        Err(Error::Unimplemented { what: "Attach" })
+    /// `Attach`: a one-time URL on the streaming server.
+    pub(crate) async fn attach(&self, req: cri::AttachRequest) -> Result<cri::AttachResponse> {
+        let entry = self.inner.containers.get(&req.container_id)?;
+        if entry.status().state() != cri::ContainerState::ContainerRunning {
+            return Err(Error::FailedPrecondition(format!(
+                "container {} is not running: attach only to a running container",
+                entry.meta.id
+            )));
+        }
+        let url = self
+            .stream_server()
+            .await?
+            .attach_url(streaming::AttachRequest {
+                container_id: entry.meta.id.clone(),
+                tty: req.tty,
+                stdin: req.stdin,
+                stdout: req.stdout,
+                stderr: req.stderr,
+            })?;
+        Ok(cri::AttachResponse { url })
     }
 
     /// `PortForward`: a one-time URL on the streaming server.

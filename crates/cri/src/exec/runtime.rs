@@ -8,16 +8,22 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use crated_api::cri;
 use nix::sched::{CloneFlags, setns};
-use tokio::io::DuplexStream;
+use tokio::io::{AsyncWriteExt, DuplexStream};
 
 use super::process::{Exec, ExecIo, Sink};
+use crate::container::record::config_from_json;
 use crate::error::{Error, Result};
+use crate::log::Stream;
 use crate::service::CriService;
 use crate::streaming::{self, AttachRequest, ExecRequest, ExitStatus, StreamIo};
 
 /// How long a connection to a forwarded port may take.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long an attach session waits for the last output after the exit.
+const ATTACH_DRAIN: Duration = Duration::from_millis(500);
 
 /// The streaming server's view of the plugin.
 pub(crate) struct TaskRuntime {
@@ -69,8 +75,10 @@ impl streaming::Runtime for TaskRuntime {
         run.await.map_err(crated_core::Error::from)
     }
 
-    async fn attach(&self, _req: &AttachRequest, _io: StreamIo) -> crated_core::Result<()> {
-        Err(Error::Unimplemented { what: "Attach" }.into())
+    async fn attach(&self, req: &AttachRequest, io: StreamIo) -> crated_core::Result<()> {
+        self.attach_container(req, io)
+            .await
+            .map_err(crated_core::Error::from)
     }
 
     async fn port_forward(
@@ -100,6 +108,97 @@ impl streaming::Runtime for TaskRuntime {
             Ok::<_, Error>(())
         };
         run.await.map_err(crated_core::Error::from)
+    }
+}
+
+impl TaskRuntime {
+    /// Connects `io` to the container's own process: its output as the log
+    /// copier reads it, the client's stdin into its stdin FIFO (closing the
+    /// process's stdin at the end when it was created `stdin_once`), and
+    /// terminal resizes; until it exits or the client goes.
+    async fn attach_container(&self, req: &AttachRequest, io: StreamIo) -> Result<()> {
+        let entry = self.service.inner.containers.get(&req.container_id)?;
+        let id = entry.meta.id.clone();
+        if entry.status().state() != cri::ContainerState::ContainerRunning {
+            return Err(Error::FailedPrecondition(format!(
+                "container {id} is not running: attach only to a running container"
+            )));
+        }
+        let client = self.service.client().await?;
+        let log = entry.log.lock().ok().and_then(|l| l.clone());
+        let mut output = log.as_ref().map(|l| l.subscribe());
+        let config = config_from_json(&entry.meta.config);
+        if let (Some(mut stdin), Some(path)) = (
+            io.stdin,
+            entry.stdin_fifo.lock().ok().and_then(|p| p.clone()),
+        ) {
+            let (client, id, once) = (client.clone(), id.clone(), config.stdin_once);
+            tokio::spawn(async move {
+                let opened = tokio::fs::OpenOptions::new().write(true).open(&path).await;
+                if let Ok(mut fifo) = opened {
+                    let _ = tokio::io::copy(&mut stdin, &mut fifo).await;
+                }
+                if once && let Err(e) = client.tasks().close_stdin(&id, "").await {
+                    tracing::debug!(id, error = %e, "closing a container's stdin after attach");
+                }
+            });
+        }
+        if let Some(mut sizes) = io.resize {
+            let (client, id) = (client.clone(), id.clone());
+            tokio::spawn(async move {
+                while let Some(size) = sizes.recv().await {
+                    let _ = client
+                        .tasks()
+                        .resize_pty(&id, "", size.width.into(), size.height.into())
+                        .await;
+                }
+            });
+        }
+        let (mut stdout, mut stderr) = (io.stdout, io.stderr);
+        let mut exited = entry.exited.subscribe();
+        let mut gone = false;
+        loop {
+            let chunk = match output.as_mut() {
+                // After the exit, what the copier still reads is sent too.
+                Some(rx) if gone => match tokio::time::timeout(ATTACH_DRAIN, rx.recv()).await {
+                    Ok(chunk) => chunk,
+                    Err(_) => break,
+                },
+                Some(rx) => tokio::select! {
+                    chunk = rx.recv() => chunk,
+                    _ = exited.wait_for(|e| *e) => {
+                        gone = true;
+                        continue;
+                    }
+                },
+                None => {
+                    let _ = exited.wait_for(|e| *e).await;
+                    break;
+                }
+            };
+            let (stream, data) = match chunk {
+                Ok(c) => c,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::debug!(
+                        id,
+                        missed = n,
+                        "an attached client fell behind: output dropped"
+                    );
+                    continue;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            };
+            let target = match stream {
+                Stream::Stderr if !req.tty => stderr.as_mut(),
+                _ => stdout.as_mut(),
+            };
+            if let Some(w) = target
+                && w.write_all(&data).await.is_err()
+            {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 
