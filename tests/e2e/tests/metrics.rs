@@ -19,8 +19,11 @@ const NS: &str = "default";
 
 /// A TCP port nothing listens on now.
 fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a free port");
-    l.local_addr().expect("local address").port()
+    let l = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap_or_else(|e| panic!("binding a free port: {e}"));
+    l.local_addr()
+        .unwrap_or_else(|e| panic!("local address: {e}"))
+        .port()
 }
 
 /// A daemon serving metrics on a free loopback port, with `extra` config.
@@ -40,23 +43,23 @@ fn get(port: u16, path: &str) -> (u16, String, String) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("a tokio runtime");
+        .unwrap_or_else(|e| panic!("a tokio runtime: {e}"));
     rt.block_on(async {
         let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .unwrap_or_else(|e| panic!("connecting to the metrics endpoint on {port}: {e}"));
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .expect("HTTP/1 handshake");
+            .unwrap_or_else(|e| panic!("HTTP/1 handshake: {e}"));
         tokio::spawn(conn);
         let req = hyper::Request::get(path)
             .header("host", format!("127.0.0.1:{port}"))
             .body(http_body_util::Empty::<bytes::Bytes>::new())
-            .expect("request");
+            .unwrap_or_else(|e| panic!("request: {e}"));
         let resp = tokio::time::timeout(Duration::from_secs(30), sender.send_request(req))
             .await
-            .expect("scrape within 30 s")
-            .expect("scrape answered");
+            .unwrap_or_else(|e| panic!("scrape within 30 s: {e}"))
+            .unwrap_or_else(|e| panic!("scrape answered: {e}"));
         let status = resp.status().as_u16();
         let kind = resp
             .headers()
@@ -64,7 +67,12 @@ fn get(port: u16, path: &str) -> (u16, String, String) {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap_or_else(|e| panic!("body: {e}"))
+            .to_bytes();
         (status, kind, String::from_utf8_lossy(&body).into_owned())
     })
 }
@@ -81,7 +89,7 @@ impl Scrape {
         assert_eq!(status, 200, "{text}");
         assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
         let parsed = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
-            .expect("the exposition parses");
+            .unwrap_or_else(|e| panic!("the exposition parses: {e}"));
         Scrape { text, parsed }
     }
 
@@ -173,7 +181,9 @@ fn task_and_grpc_metrics_move_with_what_runs() {
         .unwrap_or_else(|| panic!("no {memory} for {id} in {NS}:\n{}", first.text));
     assert!(used > 0.0, "{memory} is {used}");
     assert!(first.value("container_pids_current", &task).unwrap_or(0.0) >= 1.0);
-    let cpu_first = first.value(cpu, &task).expect("a CPU time sample");
+    let cpu_first = first
+        .value(cpu, &task)
+        .unwrap_or_else(|| panic!("no {cpu} for {id}:\n{}", first.text));
     assert!(
         wait_until(Duration::from_secs(20), || {
             Scrape::take(port).value(cpu, &task).unwrap_or(0.0) > cpu_first

@@ -243,7 +243,9 @@ const SCALARS: &[(&str, &str, Get)] = &[
 ];
 
 /// I/O families: name, help, value of an entry; labels `major`, `minor`.
-const IO: &[(&str, &str, fn(&IOEntry) -> u64)] = &[
+type IoGet = fn(&IOEntry) -> u64;
+
+const IO: &[(&str, &str, IoGet)] = &[
     ("container_io_rbytes_bytes", "Bytes read.", |e| e.rbytes),
     ("container_io_wbytes_bytes", "Bytes written.", |e| e.wbytes),
     ("container_io_rios_total", "Read operations.", |e| e.rios),
