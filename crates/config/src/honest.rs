@@ -93,20 +93,6 @@ impl Config {
             "[debug] uid/gid",
             "there is no debug socket to own".into(),
         );
-        let m = &self.metrics;
-        note(
-            !m.address.is_empty(),
-            "[metrics] address",
-            format!(
-                "crated has no metrics endpoint yet; nothing listens on {:?}",
-                m.address
-            ),
-        );
-        note(
-            m.grpc_histogram,
-            "[metrics] grpc_histogram",
-            "crated records no gRPC metrics yet".into(),
-        );
         for (name, p) in &self.proxy_plugins {
             note(
                 true,
@@ -154,6 +140,16 @@ mod tests {
     }
 
     #[test]
+    fn metrics_keys_are_acted_on() {
+        let config = Config::from_toml_str(
+            "version = 2\n[metrics]\naddress = \"127.0.0.1:1338\"\ngrpc_histogram = true\n",
+        )
+        .unwrap();
+        assert_eq!(config.metrics.address, "127.0.0.1:1338");
+        assert_eq!(config.inert_warnings(), Vec::<String>::new());
+    }
+
+    #[test]
     fn every_inert_key_is_named() {
         let config = Config::from_toml_str(
             r#"
@@ -163,9 +159,6 @@ mod tests {
             tcp_address = "0.0.0.0:1234"
             [debug]
             address = "/run/containerd/debug.sock"
-            [metrics]
-            address = "127.0.0.1:1338"
-            grpc_histogram = true
             [proxy_plugins.stargz]
             type = "snapshot"
             address = "/run/stargz.sock"
@@ -182,8 +175,6 @@ mod tests {
             "plugin_dir",
             "[grpc] tcp_address",
             "[debug] address",
-            "[metrics] address",
-            "[metrics] grpc_histogram",
             "[proxy_plugins.\"stargz\"]",
             "[stream_processors.\"io.containerd.ocicrypt.decoder.v1.tar\"]",
             "[timeouts] \"io.containerd.timeout.task.state\"",
@@ -193,7 +184,7 @@ mod tests {
                 "{key}: {warnings:#?}"
             );
         }
-        assert_eq!(warnings.len(), 8, "{warnings:#?}");
+        assert_eq!(warnings.len(), 6, "{warnings:#?}");
         assert_eq!(
             config.timeout(TIMEOUT_SHIM_LOAD).unwrap(),
             Some(Duration::from_secs(5))

@@ -165,6 +165,15 @@ impl ShimManager {
         list
     }
 
+    /// The shims of every task in every namespace, sorted by namespace and id.
+    pub fn all(&self) -> Vec<Arc<Shim>> {
+        let mut list: Vec<Arc<Shim>> = self.shims().values().cloned().collect();
+        list.sort_by(|a, b| {
+            (&a.bundle.namespace, &a.bundle.id).cmp(&(&b.bundle.namespace, &b.bundle.id))
+        });
+        list
+    }
+
     /// Creates the bundle, starts the runtime's shim and creates the task in
     /// it. On any failure everything made so far is undone (the shim is shut
     /// down, `shim delete` unmounts and removes the runtime's container, and

@@ -174,6 +174,60 @@ impl Daemon {
         &self.plugins
     }
 
+    /// Starts the Prometheus endpoint when `[metrics] address` is set: the
+    /// gRPC layer that feeds it and the sender that stops it.
+    async fn start_metrics(
+        &self,
+    ) -> Result<
+        (
+            Option<crate::metrics::grpc::GrpcMetricsLayer>,
+            Option<tokio::sync::oneshot::Sender<()>>,
+        ),
+        Error,
+    > {
+        let m = &self.config.metrics;
+        if m.address.is_empty() {
+            return Ok((None, None));
+        }
+        let listener = crate::metrics::bind(&m.address).await?;
+        let (endpoint, layer) =
+            crate::metrics::Endpoint::new(m.grpc_histogram, self.metrics_sources()).map_err(
+                |e| {
+                    Error::with_source(
+                        crated_core::ErrorKind::Internal,
+                        "registering the metrics",
+                        e,
+                    )
+                },
+            )?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tracing::info!(address = %m.address, path = crate::metrics::http::PATH, "serving metrics");
+        tokio::spawn(crate::metrics::serve(listener, endpoint, async move {
+            let _ = stopped.await;
+        }));
+        Ok((Some(layer), Some(stop)))
+    }
+
+    /// The loaded plugins the metrics read.
+    fn metrics_sources(&self) -> crate::metrics::Sources {
+        use crate::plugins::content::content::ContentBackend;
+        use crate::plugins::metadata::bolt::Metadata;
+        use crate::plugins::monitor::cgroups::TaskMonitor;
+        let monitor: Option<Arc<TaskMonitor>> = self.plugins.first(plugins::MONITOR).ok();
+        let metadata: Option<Arc<Metadata>> = self.plugins.first(plugins::METADATA).ok();
+        let shims: Option<Arc<Arc<crated_runtime::ShimManager>>> =
+            self.plugins.first(plugins::RUNTIME).ok();
+        let content: Option<Arc<ContentBackend>> = self.plugins.first(plugins::CONTENT).ok();
+        crate::metrics::Sources {
+            tasks: monitor.and_then(|m| m.collector.clone()),
+            stores: crate::metrics::own::Stores {
+                shims: shims.map(|s| (*s).clone()),
+                content: content.map(|c| c.0.clone()),
+                snapshots: metadata.map(|m| (m.namespaces.clone(), m.snapshots.clone())),
+            },
+        }
+    }
+
     /// Serves gRPC and ttrpc until `shutdown` resolves, then removes the sockets.
     pub async fn serve(
         self,
@@ -211,6 +265,7 @@ impl Daemon {
                 e,
             )
         })?;
+        let (metrics_layer, metrics_stop) = self.start_metrics().await?;
         tracing::info!(address = %grpc_path.display(), ttrpc = %ttrpc_path.display(), "serving");
         crate::notify::notify(crate::notify::READY);
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
@@ -221,8 +276,12 @@ impl Daemon {
             // so the graceful shutdown below does not wait for them.
             streams.close();
             let _ = signalled_tx.send(());
+            if let Some(stop) = metrics_stop {
+                let _ = stop.send(());
+            }
         };
         let server = tonic::transport::Server::builder()
+            .layer(tower::util::option_layer(metrics_layer))
             .add_routes(routes)
             .serve_with_incoming_shutdown(
                 UnixListenerStream::new(listener).map(|conn| conn.map(AuthorityFix::new)),

@@ -56,6 +56,7 @@ async fn run_collection(targets: &GcTargets) -> Duration {
     let t = targets.clone();
     let result = crate::blocking::run(move || gc::collect(&t.db, &t.content, &t.snapshots)).await;
     let took = start.elapsed();
+    crate::metrics::own::gc_collected(took, result.as_ref().map_err(|_| ()));
     match result {
         Ok(GcStats {
             content,

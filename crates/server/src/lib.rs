@@ -8,6 +8,7 @@ pub mod exchange;
 pub mod gc;
 pub mod host;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod plugin;
 pub mod plugins;

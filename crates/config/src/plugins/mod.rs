@@ -13,7 +13,7 @@ pub use cri::{
     CniSection, ContainerdSection, CriConfig, DEFAULT_RUNTIME_NAME, DEFAULT_RUNTIME_TYPE,
     DEFAULT_SANDBOX_IMAGE, RegistrySection, RuntimeHandler,
 };
-pub use options::{DifferConfig, GcConfig, NoConfig, OverlayConfig, RuntimeConfig};
+pub use options::{DifferConfig, GcConfig, MonitorConfig, NoConfig, OverlayConfig, RuntimeConfig};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -104,6 +104,16 @@ impl Default for GcConfig {
 
 impl PluginConfig for GcConfig {}
 
+/// `[plugins."io.containerd.monitor.v1.cgroups"]`, the task monitor.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MonitorConfig {
+    /// Leaves the task metrics out of the `[metrics]` endpoint.
+    pub no_prometheus: bool,
+}
+
+impl PluginConfig for MonitorConfig {}
+
 /// The section of a plugin that has no options: every key in it is
 /// reported as unknown.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

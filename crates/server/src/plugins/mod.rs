@@ -10,6 +10,7 @@ pub mod gc;
 pub mod grpc;
 pub mod lease;
 pub mod metadata;
+pub mod monitor;
 pub mod runtime;
 pub mod snapshotter;
 pub mod streaming;
@@ -36,6 +37,8 @@ pub const DIFFER: &str = "io.containerd.differ.v1";
 pub const STREAMING: &str = "io.containerd.streaming.v1";
 /// Plugin type of the runtime v2 task manager.
 pub const RUNTIME: &str = "io.containerd.runtime.v2";
+/// Plugin type of the task monitor.
+pub const MONITOR: &str = "io.containerd.monitor.v1";
 
 /// Every built-in plugin. The daemon initialises them in dependency order.
 pub fn registrations() -> Vec<Registration> {
@@ -47,6 +50,7 @@ pub fn registrations() -> Vec<Registration> {
         snapshotter::overlayfs::registration(),
         metadata::bolt::registration(),
         runtime::task::registration(),
+        monitor::cgroups::registration(),
         lease::manager::registration(),
         gc::scheduler::registration(),
         differ::walking::registration(),

@@ -1,0 +1,3 @@
+//! `io.containerd.monitor.v1` plugins.
+
+pub mod cgroups;
