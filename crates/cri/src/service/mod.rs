@@ -22,6 +22,7 @@ use tokio::sync::OnceCell;
 
 use crate::cni::{Cni, CniOptions};
 use crate::container::ContainerStore;
+use crate::image::ImageCache;
 use crate::sandbox::SandboxStore;
 use crate::{Error, Result};
 
@@ -71,6 +72,8 @@ pub(crate) struct Inner {
     pub(crate) containers: ContainerStore,
     /// CNI networking.
     pub(crate) cni: Cni,
+    /// What image root digests resolve to.
+    pub(crate) images: ImageCache,
     /// The pod CIDR kubelet last gave through UpdateRuntimeConfig.
     pub(crate) pod_cidr: RwLock<String>,
 }
@@ -97,6 +100,7 @@ impl CriService {
                 sandboxes: SandboxStore::default(),
                 containers: ContainerStore::default(),
                 cni,
+                images: ImageCache::default(),
                 pod_cidr: RwLock::new(String::new()),
             }),
         }
