@@ -7,9 +7,12 @@
 //! - `store.rs`: the images grouped by id, and resolving a reference or id
 //!   locally.
 //! - `pull.rs`: PullImage through crated's Transfer service.
+//! - `legacy.rs`: the `hosts.toml` and credentials of the legacy
+//!   `registry.mirrors` and `registry.configs` keys.
 //! - `fs.rs`: ImageFsInfo.
 
 mod fs;
+mod legacy;
 mod pull;
 mod reference;
 mod store;
@@ -64,7 +67,7 @@ impl CriService {
         match self.local_resolve(reference).await {
             Err(Error::NotFound(_)) => {
                 let named = reference::normalize(reference)?;
-                self.pull(&named, reference::RegistryAuth::None).await
+                self.pull(&named, None).await
             }
             other => other,
         }
@@ -134,8 +137,7 @@ impl CriService {
         req: cri::PullImageRequest,
     ) -> Result<cri::PullImageResponse> {
         let named = reference::normalize(requested(req.image.as_ref()))?;
-        let auth = reference::parse_auth(req.auth.as_ref(), named.domain())?;
-        let image = self.pull(&named, auth).await?;
+        let image = self.pull(&named, req.auth.as_ref()).await?;
         Ok(cri::PullImageResponse {
             image_ref: image.id,
         })

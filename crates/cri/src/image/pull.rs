@@ -1,21 +1,28 @@
 //! Pulling an image the way containerd's CRI does, daemon-side through
 //! crated's Transfer service: the reference normalised, credentials from
-//! the request, the registry's `hosts.toml` from `registry.config_path`,
+//! the request, the registry's `hosts.toml` from `registry.config_path`
+//! (or made from the legacy `registry.mirrors`/`configs`),
 //! unpacked into the configured snapshotter; then the image recorded under
 //! its id and repo digest (and tag) too, each labelled as managed by the
 //! CRI.
 
 use std::collections::HashMap;
 
+use crated_api::cri;
 use crated_client::images::Image;
 use crated_client::transfer::{PullOptions, RegistryOptions, Transfer};
 use crated_remotes::Reference;
 
-use super::reference::{RegistryAuth, hosts_dir_for, normalize, repo_digest_and_tag};
+use super::legacy::Legacy;
+use super::reference::{RegistryAuth, hosts_dir_for, normalize, parse_auth, repo_digest_and_tag};
 use super::store::LocalImage;
 use super::{MANAGED_LABEL, MANAGED_VALUE, PINNED_LABEL, PINNED_VALUE};
 use crate::service::CriService;
 use crate::{Error, Result};
+
+/// Where the `hosts.toml` files made from the legacy registry keys go,
+/// under the plugin's state directory.
+const LEGACY_HOSTS_DIR: &str = "registry-hosts.d";
 
 impl CriService {
     /// The labels of the records a pull of `named` creates: managed by the
@@ -29,13 +36,30 @@ impl CriService {
         labels
     }
 
-    /// The registry settings of a pull of `named` with `auth`.
-    fn registry_options(&self, named: &Reference, auth: RegistryAuth) -> RegistryOptions {
+    /// The registry settings of a pull of `named` with the request's
+    /// `auth`: the `hosts.toml` of `registry.config_path`, else the ones
+    /// made from the legacy `registry.mirrors`/`configs`; the request's
+    /// credentials, else `configs.<host>.auth`.
+    fn registry_options(
+        &self,
+        named: &Reference,
+        auth: Option<&cri::AuthConfig>,
+    ) -> Result<RegistryOptions> {
+        let registry = &self.config().registry;
+        let domain = named.domain();
+        let legacy = Legacy::parse(registry)?;
+        let hosts_dir = if registry.config_path.is_empty() {
+            let dir = self.inner.options.state.join(LEGACY_HOSTS_DIR);
+            legacy.write_hosts_dir(&dir, domain)?
+        } else {
+            hosts_dir_for(&registry.config_path, domain)
+        };
+        let configured = legacy.auth(domain);
         let mut options = RegistryOptions {
-            hosts_dir: hosts_dir_for(&self.config().registry.config_path, named.domain()),
+            hosts_dir,
             ..RegistryOptions::default()
         };
-        match auth {
+        match parse_auth(auth.or(configured.as_ref()), domain)? {
             RegistryAuth::None => {}
             RegistryAuth::Basic(credentials) => options.credentials = Some(credentials),
             RegistryAuth::Bearer(token) => {
@@ -44,17 +68,21 @@ impl CriService {
                     .insert("Authorization".into(), format!("Bearer {token}"));
             }
         }
-        options
+        Ok(options)
     }
 
     /// Pulls `named` and unpacks it, records its references, and answers
     /// the image as it is now.
-    pub(crate) async fn pull(&self, named: &Reference, auth: RegistryAuth) -> Result<LocalImage> {
+    pub(crate) async fn pull(
+        &self,
+        named: &Reference,
+        auth: Option<&cri::AuthConfig>,
+    ) -> Result<LocalImage> {
         let reference = named.to_string();
         let client = self.client().await?;
         let labels = self.pull_labels(named);
         let options = PullOptions {
-            registry: self.registry_options(named, auth),
+            registry: self.registry_options(named, auth)?,
             unpack: true,
             snapshotter: self.config().containerd.snapshotter.clone(),
             labels: labels.clone(),

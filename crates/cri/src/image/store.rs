@@ -145,13 +145,11 @@ impl CriService {
 
     /// The image `ref_or_id` names, as containerd's CRI resolves it
     /// locally: an image id, a reference (normalised), or an id prefix.
-    /// NotFound when there is none.
+    /// NotFound when there is none (also for an empty name, as containerd).
     pub(crate) async fn local_resolve(&self, ref_or_id: &str) -> Result<LocalImage> {
         let not_found = || Error::NotFound(format!("image {ref_or_id:?} not found"));
         if ref_or_id.is_empty() {
-            return Err(Error::InvalidArgument(
-                "no image given: the request's image spec names none".into(),
-            ));
+            return Err(not_found());
         }
         let mut all = self.local_images().await?;
         if is_image_id(ref_or_id) {
