@@ -336,7 +336,8 @@ fn cri_images_pull_through_a_hosts_toml_mirror_with_basic_auth() {
 }
 
 /// Bad input: an unparsable reference is InvalidArgument; an image the
-/// registry lacks is NotFound; a missing image in ImageStatus answers
+/// registry lacks is NotFound (asked of the registry directly: through the
+/// mirror, the unresolvable upstream is tried next and fails first); a missing image in ImageStatus answers
 /// empty and RemoveImage of it is OK; the daemon keeps serving. An image
 /// pulled by digest gets no tag, and RemoveImage by repo digest removes
 /// it. Needs root.
@@ -356,7 +357,7 @@ fn cri_images_bad_input_and_pull_by_digest() {
             "{err:?}"
         );
 
-        let missing = format!("{MIRRORED}/test/none:1");
+        let missing = format!("{}/test/none:1", setup.registry.localhost());
         let err = pull(&client, &missing, basic_auth(PASSWORD))
             .await
             .err()
