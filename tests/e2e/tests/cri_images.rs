@@ -39,21 +39,33 @@ struct Setup {
     _hosts: tempfile::TempDir,
 }
 
-fn setup() -> Setup {
-    let registry = Registry::start_with_auth(USER, PASSWORD);
-    let hosts = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+/// The `[plugins."io.containerd.grpc.v1.cri".registry]` section sending
+/// `MIRRORED` to `registry` through a `hosts.toml` under `hosts`.
+fn hosts_toml_config(registry: &Registry, hosts: &std::path::Path) -> String {
     write_hosts_toml(
-        hosts.path(),
+        hosts,
         MIRRORED,
         &format!(
             "server = \"https://{MIRRORED}\"\n\n[host.\"http://{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
             registry.host()
         ),
     );
-    let daemon = Daemon::start_with_config(&format!(
+    format!(
         "[plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = {:?}\n",
-        hosts.path().display().to_string()
-    ));
+        hosts.display().to_string()
+    )
+}
+
+fn setup() -> Setup {
+    setup_with(hosts_toml_config)
+}
+
+/// The registry, the test image in it, and a daemon configured by
+/// `config` (given the registry and a directory for `hosts.toml` files).
+fn setup_with(config: impl FnOnce(&Registry, &std::path::Path) -> String) -> Setup {
+    let registry = Registry::start_with_auth(USER, PASSWORD);
+    let hosts = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let daemon = Daemon::start_with_config(&config(&registry, hosts.path()));
     let image = build_image();
     let local = "docker.io/test/busybox:1";
     daemon
@@ -391,5 +403,41 @@ fn cri_images_bad_input_and_pull_by_digest() {
             .await
             .unwrap_or_else(|e| panic!("the daemon stopped serving: {e}"));
         assert_eq!(version.into_inner().runtime_name, "crated");
+    });
+}
+
+/// The legacy keys of config version 2: `registry.mirrors` sends
+/// `MIRRORED` to the registry and `registry.configs.<mirror>.auth` gives
+/// the credentials, so a pull without auth in the request succeeds, as
+/// the sandbox image's pull (`ensure_image`) has none. Needs root.
+#[test]
+fn cri_images_pull_through_legacy_mirrors_with_configured_auth() {
+    let setup = setup_with(|registry, _| {
+        format!(
+            "[plugins.\"io.containerd.grpc.v1.cri\".registry.mirrors.\"{MIRRORED}\"]\n  endpoint = [\"http://{host}\"]\n\
+             [plugins.\"io.containerd.grpc.v1.cri\".registry.configs.\"{host}\".auth]\n  username = \"{USER}\"\n  password = \"{PASSWORD}\"\n",
+            host = registry.host()
+        )
+    });
+    let tag = format!("{MIRRORED}/test/busybox:1");
+    runtime().block_on(async {
+        let client = connect(&setup.daemon).await;
+        let id = pull(&client, &tag, None)
+            .await
+            .unwrap_or_else(|e| panic!("PullImage {tag}: {e}\n{}", setup.registry.log()));
+        assert_eq!(id, image_id(&setup.image));
+        let found = status(&client, &tag, false)
+            .await
+            .image
+            .unwrap_or_else(|| panic!("ImageStatus {tag} found nothing"));
+        assert_eq!(found.repo_tags, vec![tag.clone()]);
+        let err = pull(&client, &tag, basic_auth("wrong"))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("the request's wrong password was not used"));
+        assert!(
+            matches!(err.code(), Code::Unauthenticated | Code::Unknown),
+            "{err:?}"
+        );
     });
 }

@@ -169,10 +169,13 @@ impl Legacy {
         lines
     }
 
-    /// The credentials `configs.<domain>.auth` gives, as the request's
-    /// `AuthConfig` would carry them.
-    pub(crate) fn auth(&self, domain: &str) -> Option<cri::AuthConfig> {
-        let auth = self.configs.get(domain)?.auth.as_ref()?;
+    /// The credentials `configs.<host>.auth` gives for the first of
+    /// `hosts` (the registry, then the endpoints it is reached through)
+    /// that has them, as the request's `AuthConfig` would carry them.
+    pub(crate) fn auth(&self, hosts: &[String]) -> Option<cri::AuthConfig> {
+        let auth = hosts
+            .iter()
+            .find_map(|h| self.configs.get(h).and_then(|c| c.auth.as_ref()))?;
         Some(cri::AuthConfig {
             username: auth.username.clone(),
             password: auth.password.clone(),
@@ -260,9 +263,10 @@ mod tests {
         let other = l.hosts_toml("other.example").unwrap_or_default();
         assert!(other.contains("[host.\"https://m.example\"]"), "{other}");
         assert!(!other.contains("server"), "{other}");
-        let auth = l.auth("r.example").unwrap_or_default();
+        let hosts = ["m.example".to_string(), "r.example".to_string()];
+        let auth = l.auth(&hosts).unwrap_or_default();
         assert_eq!((auth.username.as_str(), auth.password.as_str()), ("u", "p"));
-        assert!(l.auth("other.example").is_none());
+        assert!(l.auth(&["other.example".to_string()]).is_none());
     }
 
     #[test]

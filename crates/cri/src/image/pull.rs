@@ -12,6 +12,7 @@ use crated_api::cri;
 use crated_client::images::Image;
 use crated_client::transfer::{PullOptions, RegistryOptions, Transfer};
 use crated_remotes::Reference;
+use crated_remotes::hosts::{HostOptions, registry_endpoints};
 
 use super::legacy::Legacy;
 use super::reference::{RegistryAuth, hosts_dir_for, normalize, parse_auth, repo_digest_and_tag};
@@ -23,6 +24,25 @@ use crate::{Error, Result};
 /// Where the `hosts.toml` files made from the legacy registry keys go,
 /// under the plugin's state directory.
 const LEGACY_HOSTS_DIR: &str = "registry-hosts.d";
+
+/// Registry `domain` and the hosts of the endpoints `hosts_dir` sends it
+/// to: where credentials may be meant for. A `hosts.toml` the resolver
+/// cannot read fails the pull itself, with the resolver's error.
+fn registry_hosts(hosts_dir: Option<&std::path::Path>, domain: &str) -> Vec<String> {
+    let options = HostOptions {
+        hosts_dir: hosts_dir.map(std::path::Path::to_path_buf),
+        ..HostOptions::default()
+    };
+    let mut hosts = vec![domain.to_string()];
+    let endpoints = registry_endpoints(domain, &options).unwrap_or_default();
+    hosts.extend(
+        endpoints
+            .into_iter()
+            .filter_map(|e| e.endpoint.map(|ep| ep.host))
+            .filter(|h| h != domain),
+    );
+    hosts
+}
 
 impl CriService {
     /// The labels of the records a pull of `named` creates: managed by the
@@ -54,12 +74,13 @@ impl CriService {
         } else {
             hosts_dir_for(&registry.config_path, domain)
         };
-        let configured = legacy.auth(domain);
+        let hosts = registry_hosts(hosts_dir.as_deref(), domain);
+        let configured = legacy.auth(&hosts);
         let mut options = RegistryOptions {
             hosts_dir,
             ..RegistryOptions::default()
         };
-        match parse_auth(auth.or(configured.as_ref()), domain)? {
+        match parse_auth(auth.or(configured.as_ref()), &hosts)? {
             RegistryAuth::None => {}
             RegistryAuth::Basic(credentials) => options.credentials = Some(credentials),
             RegistryAuth::Bearer(token) => {
@@ -152,3 +173,4 @@ impl CriService {
             .map_err(Error::client(context()))
     }
 }
+

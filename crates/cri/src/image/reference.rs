@@ -117,16 +117,18 @@ pub(crate) enum RegistryAuth {
     Bearer(String),
 }
 
-/// The credentials `auth` gives for an image on registry `domain`, as
-/// containerd's CRI reads them: none when `server_address` names another
-/// registry; `username`/`password` first, then an identity token, then
+/// The credentials `auth` gives for a pull from `hosts` (the image's
+/// registry and the endpoints it is reached through), as containerd's CRI
+/// reads them: none when `server_address` names none of them; `username`/`password` first, then an identity token, then
 /// the base64 `auth` (`user:password`); a registry token is sent as a
 /// bearer token.
-pub(crate) fn parse_auth(auth: Option<&cri::AuthConfig>, domain: &str) -> Result<RegistryAuth> {
+pub(crate) fn parse_auth(auth: Option<&cri::AuthConfig>, hosts: &[String]) -> Result<RegistryAuth> {
     let Some(auth) = auth else {
         return Ok(RegistryAuth::None);
     };
-    if !auth.server_address.is_empty() && !same_registry(&auth.server_address, domain) {
+    if !auth.server_address.is_empty()
+        && !hosts.iter().any(|h| same_registry(&auth.server_address, h))
+    {
         return Ok(RegistryAuth::None);
     }
     if !auth.username.is_empty() {
@@ -176,15 +178,19 @@ fn same_registry(server_address: &str, domain: &str) -> bool {
 
 /// The directory of `hosts.toml` files to resolve `domain` with, from
 /// `config_path` (a `:`-separated list, as containerd's CRI splits it): the
-/// first one with a directory for the host, else the first one.
+/// first one that configures the host (the resolver's own lookup, `_default`
+/// included), else the first one.
 pub(crate) fn hosts_dir_for(config_path: &str, domain: &str) -> Option<std::path::PathBuf> {
-    let roots: Vec<&str> = config_path.split(':').filter(|p| !p.is_empty()).collect();
+    let roots: Vec<&std::path::Path> = config_path
+        .split(':')
+        .filter(|p| !p.is_empty())
+        .map(std::path::Path::new)
+        .collect();
     roots
         .iter()
-        .map(std::path::Path::new)
-        .find(|root| root.join(domain).is_dir() || root.join("_default").is_dir())
-        .or_else(|| roots.first().map(std::path::Path::new))
-        .map(std::path::Path::to_path_buf)
+        .find(|root| crated_remotes::hosts::host_dir(root, domain).is_ok_and(|d| d.is_some()))
+        .or(roots.first())
+        .map(|root| root.to_path_buf())
 }
 
 #[cfg(test)]
@@ -259,7 +265,7 @@ mod tests {
 
     #[test]
     fn auth_configs_give_credentials_as_containerd_reads_them() {
-        let host = "127.0.0.1:5000";
+        let host = &["127.0.0.1:5000".to_string()];
         assert_eq!(parse_auth(None, host).ok(), Some(RegistryAuth::None));
         let plain = cri::AuthConfig {
             username: "alice".into(),
@@ -318,7 +324,7 @@ mod tests {
             server_address: server.into(),
             ..Default::default()
         };
-        let host = "127.0.0.1:5000";
+        let host = &["r.example".to_string(), "127.0.0.1:5000".to_string()];
         assert_eq!(
             parse_auth(Some(&auth("http://127.0.0.1:5000")), host).ok(),
             Some(basic("alice", "p"))
@@ -332,7 +338,11 @@ mod tests {
             Some(RegistryAuth::None)
         );
         assert_eq!(
-            parse_auth(Some(&auth("https://index.docker.io/v1/")), "docker.io").ok(),
+            parse_auth(
+                Some(&auth("https://index.docker.io/v1/")),
+                &["docker.io".into()]
+            )
+            .ok(),
             Some(basic("alice", "p"))
         );
     }
@@ -343,6 +353,10 @@ mod tests {
         let b = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let host = "127.0.0.1:5000";
         std::fs::create_dir_all(b.path().join(host)).unwrap_or_else(|e| panic!("{e}"));
+        let c = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(c.path().join("_default")).unwrap_or_else(|e| panic!("{e}"));
+        let fallback = format!("{}:{}", a.path().display(), c.path().display());
+        assert_eq!(hosts_dir_for(&fallback, host).as_deref(), Some(c.path()));
         let list = format!("{}:{}", a.path().display(), b.path().display());
         assert_eq!(hosts_dir_for(&list, host).as_deref(), Some(b.path()));
         assert_eq!(hosts_dir_for(&list, "other:1").as_deref(), Some(a.path()));
