@@ -262,12 +262,6 @@ impl CriConfig {
         );
         note(!self.cni.conf_template.is_empty(), "cni.conf_template");
         note(!self.cni.ip_pref.is_empty(), "cni.ip_pref");
-        note(
-            !self.registry.config_path.is_empty(),
-            "registry.config_path",
-        );
-        note(!self.registry.mirrors.is_empty(), "registry.mirrors");
-        note(!self.registry.configs.is_empty(), "registry.configs");
         for (name, h) in &self.containerd.runtimes {
             let key = |k: &str| format!("containerd.runtimes.{name:?}.{k}");
             note(!h.runtime_path.is_empty(), &key("runtime_path"));
@@ -283,6 +277,14 @@ impl CriConfig {
             note(!h.base_runtime_spec.is_empty(), &key("base_runtime_spec"));
             note(!h.cni_conf_dir.is_empty(), &key("cni_conf_dir"));
             note(!h.snapshotter.is_empty(), &key("snapshotter"));
+        }
+        if !self.registry.config_path.is_empty() && !self.registry.mirrors.is_empty() {
+            out.push(
+                "[plugins.\"io.containerd.grpc.v1.cri\"] registry.mirrors is ignored because \
+                 registry.config_path is set (containerd refuses the two together); move the \
+                 mirrors into hosts.toml files under config_path"
+                    .to_string(),
+            );
         }
         out
     }
@@ -332,13 +334,13 @@ mod tests {
     fn defaults_warn_about_nothing_and_inert_keys_are_named() {
         assert!(CriConfig::default().inert_warnings().is_empty());
         let c: CriConfig = toml::from_str(
-            "enable_selinux = true\n[registry]\nconfig_path = \"/etc/x\"\n[containerd.runtimes.k]\nruntime_path = \"/bin/k\"\n",
+            "enable_selinux = true\n[registry]\nconfig_path = \"/etc/x\"\n[registry.mirrors.\"docker.io\"]\nendpoint = [\"https://m\"]\n[containerd.runtimes.k]\nruntime_path = \"/bin/k\"\n",
         )
         .unwrap();
         let w = c.inert_warnings();
         assert_eq!(w.len(), 3, "{w:#?}");
         assert!(w[0].contains("enable_selinux"), "{w:#?}");
-        assert!(w[1].contains("registry.config_path"), "{w:#?}");
-        assert!(w[2].contains("runtimes.\"k\".runtime_path"), "{w:#?}");
+        assert!(w[1].contains("runtimes.\"k\".runtime_path"), "{w:#?}");
+        assert!(w[2].contains("registry.mirrors is ignored"), "{w:#?}");
     }
 }

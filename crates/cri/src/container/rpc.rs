@@ -31,9 +31,21 @@ impl CriService {
                 sandbox.meta.id
             )));
         }
-        let config = req.config.ok_or_else(|| {
+        let mut config = req.config.ok_or_else(|| {
             Error::InvalidArgument("CreateContainer needs a container config: set config".into())
         })?;
+        // The image as containerd's CRI finds it: a normalised name, an id
+        // or an id prefix; the container records the name of its record.
+        if let Some(image) = config.image.as_mut() {
+            let local = self
+                .local_resolve(&image.image)
+                .await
+                .map_err(|e| match e {
+                    Error::NotFound(m) => Error::NotFound(format!("{m}: pull it first")),
+                    other => other,
+                })?;
+            image.image = local.references.first().cloned().unwrap_or(local.id);
+        }
         let handler = self
             .config()
             .runtime(&sandbox.meta.runtime_handler)

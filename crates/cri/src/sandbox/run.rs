@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 
 use crated_api::cri::{self, PortMapping as CriPortMapping, Protocol};
 use crated_client::containers::{Container, Runtime};
-use crated_client::images::{self, Platform};
 use crated_client::tasks::Stdio;
 use prost_types::Any;
 
@@ -159,37 +158,21 @@ impl CriService {
         self.inner.options.state.join("netns")
     }
 
-    /// The sandbox image, which must be in the image store.
-    async fn sandbox_image(&self) -> Result<crated_client::images::Image> {
-        let reference = &self.config().sandbox_image;
-        self.client()
-            .await?
-            .images()
-            .get(reference)
-            .await
-            .map_err(Error::client(format!(
-                "looking up the sandbox image {reference:?} (pull or import it into namespace k8s.io, or set sandbox_image)"
-            )))
-    }
-
     /// Creates and starts the pause container; returns its pid and the
     /// wait for its exit (subscribed before the start).
     async fn create_pause(&self, meta: &SandboxMeta, shm: &Path) -> Result<(u32, ExitWaiter)> {
         let client = self.client().await?;
-        let image = self.sandbox_image().await?;
-        let resolved = images::resolve(&client.content(), &image.target, &Platform::host())
-            .await
-            .map_err(Error::client(format!(
-                "reading the sandbox image {:?}",
-                image.name
-            )))?;
+        let reference = self.config().sandbox_image.clone();
+        let image = self.ensure_image(&reference).await?;
+        let resolved = &image.facts.resolved;
+        let image_name = image.references.first().cloned().unwrap_or(reference);
         let id = meta.id.as_str();
         let snapshotter = self.config().containerd.snapshotter.clone();
         let record = store_with_snapshot(&client, &snapshotter, id, &resolved.chain_id(), |_| {
             let spec = sandbox_spec(
                 meta,
                 &resolved.config.config,
-                &image.name,
+                &image_name,
                 shm,
                 &self.inner.spec_options,
             )?;
@@ -201,7 +184,7 @@ impl CriService {
                 .map_err(Error::client("encoding the sandbox's spec"))?;
             record.labels = meta.config.labels.clone();
             record.labels.insert(KIND_LABEL.into(), "sandbox".into());
-            record.image = image.name.clone();
+            record.image = image_name.clone();
             record.extensions.insert(
                 METADATA_EXTENSION.into(),
                 Any {

@@ -22,6 +22,7 @@ use tokio::sync::OnceCell;
 
 use crate::cni::{Cni, CniOptions};
 use crate::container::{ContainerStore, SpecOptions};
+use crate::image::ImageCache;
 use crate::sandbox::SandboxStore;
 use crate::{Error, Result};
 
@@ -69,6 +70,8 @@ pub(crate) struct Inner {
     pub(crate) stream_server: OnceCell<crate::streaming::StreamServer>,
     /// The last CPU sample per container (and pod): time used, taken at.
     pub(crate) cpu_samples: std::sync::Mutex<std::collections::HashMap<String, (u64, i64)>>,
+    /// What image root digests resolve to.
+    pub(crate) images: ImageCache,
     /// The pod CIDR kubelet last gave through UpdateRuntimeConfig.
     pub(crate) pod_cidr: RwLock<String>,
 }
@@ -102,6 +105,7 @@ impl CriService {
                 cni,
                 stream_server: OnceCell::new(),
                 cpu_samples: Default::default(),
+                images: ImageCache::default(),
                 pod_cidr: RwLock::new(String::new()),
             }),
         }
