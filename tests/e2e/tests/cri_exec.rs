@@ -20,6 +20,36 @@ use futures::StreamExt;
 const SERVER: &str =
     "mkdir -p /tmp/www && echo pong > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www";
 
+/// Upgrades `url` to SPDY with `protocol`, opens one stream per entry of
+/// `streams` (ids 1, 3, 5, …), sends `data` on stream 3 (`fin` closes it)
+/// and waits until the server has finished the streams `wait`.
+async fn session(
+    url: &str,
+    protocol: &str,
+    streams: &[&[(&str, &str)]],
+    (data, fin): (&[u8], bool),
+    wait: &[u32],
+) -> SpdyClient {
+    let up = upgrade(url, &[protocol], "SPDY/3.1")
+        .await
+        .unwrap_or_else(|e| panic!("upgrading {url}: {e}"));
+    assert_eq!(up.status, 101, "{}", up.head);
+    let mut spdy = SpdyClient::new(up.conn).unwrap_or_else(|e| panic!("{e}"));
+    for (i, headers) in streams.iter().enumerate() {
+        let id = u32::try_from(2 * i + 1).unwrap_or(1);
+        spdy.open(id, headers)
+            .await
+            .unwrap_or_else(|e| panic!("opening stream {id}: {e}"));
+    }
+    spdy.send(3, data, fin)
+        .await
+        .unwrap_or_else(|e| panic!("sending: {e}"));
+    spdy.until_finished(wait, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("{protocol} session: {e}"));
+    spdy
+}
+
 /// ExecSync returns stdout, stderr and the exit code; a command over its
 /// timeout is killed and answered DeadlineExceeded; Exec streams stdin to
 /// `cat` and back over SPDY; PortForward reaches the pod's server on its
@@ -85,27 +115,14 @@ fn cri_exec_sync_exec_port_forward_and_container_events() {
             .unwrap_or_else(|e| panic!("Exec: {e}"))
             .into_inner()
             .url;
-        let up = upgrade(&url, &["v4.channel.k8s.io"], "SPDY/3.1")
-            .await
-            .unwrap_or_else(|e| panic!("upgrading {url}: {e}"));
-        assert_eq!(up.status, 101, "{}", up.head);
-        let mut spdy = SpdyClient::new(up.conn).unwrap_or_else(|e| panic!("{e}"));
-        let quiet = Duration::from_secs(30);
-        spdy.open(1, &[("streamtype", "error")])
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        spdy.open(3, &[("streamtype", "stdin")])
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        spdy.open(5, &[("streamtype", "stdout")])
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        spdy.send(3, b"through the pod\n", true)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        spdy.until_finished(&[1, 5], quiet)
-            .await
-            .unwrap_or_else(|e| panic!("exec session: {e}"));
+        let spdy = session(
+            &url,
+            "v4.channel.k8s.io",
+            &[&[("streamtype", "error")], &[("streamtype", "stdin")], &[("streamtype", "stdout")]],
+            (b"through the pod\n", true),
+            &[1, 5],
+        )
+        .await;
         assert_eq!(spdy.text(5), "through the pod\n");
         assert_eq!(spdy.text(1), r#"{"metadata":{},"status":"Success"}"#);
 
@@ -119,24 +136,15 @@ fn cri_exec_sync_exec_port_forward_and_container_events() {
             .unwrap_or_else(|e| panic!("PortForward: {e}"))
             .into_inner()
             .url;
-        let up = upgrade(&url, &["portforward.k8s.io"], "SPDY/3.1")
-            .await
-            .unwrap_or_else(|e| panic!("upgrading {url}: {e}"));
-        assert_eq!(up.status, 101, "{}", up.head);
-        let mut spdy = SpdyClient::new(up.conn).unwrap_or_else(|e| panic!("{e}"));
         let port = [("port", "8080"), ("requestid", "0")];
-        spdy.open(1, &[("streamtype", "error"), port[0], port[1]])
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        spdy.open(3, &[("streamtype", "data"), port[0], port[1]])
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        spdy.send(3, b"GET /index.html HTTP/1.0\r\n\r\n", false)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        spdy.until_finished(&[3], quiet)
-            .await
-            .unwrap_or_else(|e| panic!("port forward: {e}"));
+        let spdy = session(
+            &url,
+            "portforward.k8s.io",
+            &[&[("streamtype", "error"), port[0], port[1]], &[("streamtype", "data"), port[0], port[1]]],
+            (b"GET /index.html HTTP/1.0\r\n\r\n", false),
+            &[3],
+        )
+        .await;
         let reply = spdy.text(3);
         assert!(
             reply.starts_with("HTTP/1.") && reply.ends_with("pong\n"),
@@ -231,17 +239,19 @@ fn cri_exec_sync_exec_port_forward_and_container_events() {
             .unwrap_or_else(|e| panic!("Attach: {e}"))
             .into_inner()
             .url;
-        let up = upgrade(&url, &["v4.channel.k8s.io"], "SPDY/3.1")
-            .await
-            .unwrap_or_else(|e| panic!("upgrading {url}: {e}"));
-        assert_eq!(up.status, 101, "{}", up.head);
-        let mut spdy = SpdyClient::new(up.conn).unwrap_or_else(|e| panic!("{e}"));
-        spdy.open(1, &[("streamtype", "error")]).await.unwrap_or_else(|e| panic!("{e}"));
-        spdy.open(3, &[("streamtype", "stdin")]).await.unwrap_or_else(|e| panic!("{e}"));
-        spdy.open(5, &[("streamtype", "stdout")]).await.unwrap_or_else(|e| panic!("{e}"));
-        spdy.open(7, &[("streamtype", "stderr")]).await.unwrap_or_else(|e| panic!("{e}"));
-        spdy.send(3, b"attached\n", true).await.unwrap_or_else(|e| panic!("{e}"));
-        spdy.until_finished(&[1, 5], quiet).await.unwrap_or_else(|e| panic!("attach session: {e}"));
+        let spdy = session(
+            &url,
+            "v4.channel.k8s.io",
+            &[
+                &[("streamtype", "error")],
+                &[("streamtype", "stdin")],
+                &[("streamtype", "stdout")],
+                &[("streamtype", "stderr")],
+            ],
+            (b"attached\n", true),
+            &[1, 5],
+        )
+        .await;
         assert_eq!(spdy.text(5), "attached\n");
         let done = wait_exited(&client, &catter).await;
         assert_eq!(done.exit_code, 0, "{done:?}");
