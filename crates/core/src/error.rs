@@ -156,9 +156,15 @@ impl Error {
 
     /// `err` itself as a crated error: its kind and text, and `err` kept as
     /// the source so callers can still downcast to it. Crate error enums
-    /// convert into [`Error`] with this.
+    /// convert into [`Error`] with this. A text that already ends with the
+    /// kind (it wraps a crated error) keeps it once.
     pub fn wrap<E: HasKind + StdError + Send + Sync + 'static>(err: E) -> Self {
-        Self::from_parts(err.kind(), err.to_string(), Some(Arc::new(err)))
+        let kind = err.kind();
+        let text = err.to_string();
+        let message = text
+            .strip_suffix(&format!(": {kind}"))
+            .map_or_else(|| text.clone(), str::to_string);
+        Self::from_parts(kind, message, Some(Arc::new(err)))
     }
 
     /// The class of this error.
@@ -248,6 +254,31 @@ mod tests {
         let err = Error::not_found("content sha256:abc");
         assert_eq!(err.to_string(), "content sha256:abc: not found");
         assert_eq!(err.kind(), ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_wrapped_crated_error_names_its_kind_once() {
+        #[derive(Debug)]
+        struct Outer(Error);
+        impl fmt::Display for Outer {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "pulling \"x\": {}", self.0)
+            }
+        }
+        impl StdError for Outer {}
+        impl HasKind for Outer {
+            fn kind(&self) -> ErrorKind {
+                self.0.kind()
+            }
+        }
+        let err = Error::wrap(Outer(Error::new(
+            ErrorKind::Unauthenticated,
+            "401 from the registry",
+        )));
+        assert_eq!(
+            err.to_string(),
+            "pulling \"x\": 401 from the registry: unauthenticated"
+        );
     }
 
     #[test]
