@@ -134,8 +134,9 @@ def build_rootfs(path):
             os.symlink("busybox", link)
 
 
-def build_image(path, layers, files_per_layer):
-    """An OCI layout tar: busybox plus `layers` layers of small files."""
+def build_image(path, layers, files_per_layer, name="docker.io/library/bench:1", config=None):
+    """An OCI layout tar named `name`: busybox plus `layers` layers of small
+    files; `config` is the image config's `config` object (default: Cmd sh)."""
     import gzip
     import hashlib
     import io
@@ -171,7 +172,7 @@ def build_image(path, layers, files_per_layer):
         blobs[sha(gz)] = gz
         diff_ids.append(sha(raw))
         descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha(gz), "size": len(gz)})
-    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"]},
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": config or {"Cmd": ["/bin/sh"]},
                          "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
     blobs[sha(config)] = config
     manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -180,7 +181,7 @@ def build_image(path, layers, files_per_layer):
     blobs[sha(manifest)] = manifest
     index = json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
                         "digest": sha(manifest), "size": len(manifest),
-                        "annotations": {"io.containerd.image.name": "docker.io/library/bench:1"}}]}).encode()
+                        "annotations": {"io.containerd.image.name": name}}]}).encode()
     with tarfile.open(path, "w") as out:
         def add(name, data):
             ti = tarfile.TarInfo(name)
