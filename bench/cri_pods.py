@@ -63,6 +63,7 @@ def main():
     ap.add_argument("--client", default=None, help="the pod_start example binary (default: built with --release)")
     args = ap.parse_args()
     work = args.dir or tempfile.mkdtemp(prefix="crated-cri-bench-", dir="/var/tmp")
+    os.makedirs(work, exist_ok=True)
     client = args.client or pod_start_bin()
     pause_tar, image_tar = os.path.join(work, "pause.tar"), os.path.join(work, "busybox.tar")
     build_image(pause_tar, 1, 0, PAUSE,

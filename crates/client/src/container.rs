@@ -15,7 +15,6 @@ use crate::client::Client;
 use crate::containers::{Container, Runtime};
 use crate::error::{Error, Result};
 use crate::images::{self, Platform};
-use crate::leases::LeaseOptions;
 use crate::spec::{SpecBuilder, UserDb};
 use crate::tasks::{CreateTask, Stdio};
 
@@ -146,21 +145,12 @@ impl Client {
                 reference,
                 snapshotter,
             } => {
-                let lease = self
-                    .leases()
-                    .create(LeaseOptions {
-                        expires: Some(Duration::from_secs(3600)),
-                        ..LeaseOptions::default()
-                    })
-                    .await?;
-                let leased = self.with_lease(lease.id.clone());
-                let result = leased
-                    .create_from_image(&new, &reference, &snapshotter, spec)
-                    .await;
-                if let Err(err) = self.leases().delete(&lease.id, false).await {
-                    tracing::warn!(lease = %lease.id, error = %err, "deleting the temporary lease");
-                }
-                result
+                crate::leases::with_lease(self, Duration::from_secs(3600), |leased| async move {
+                    leased
+                        .create_from_image(&new, &reference, &snapshotter, spec)
+                        .await
+                })
+                .await
             }
         }
     }

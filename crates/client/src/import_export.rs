@@ -38,7 +38,6 @@ use crate::client::Client;
 use crate::content::{ByteStream, Content};
 use crate::error::{Error, Result};
 use crate::images::Image;
-use crate::leases::LeaseOptions;
 use crate::pipeline::ClientLayers;
 
 /// How long the lease of an import or unpack lives if the client dies
@@ -97,25 +96,13 @@ fn choice(all: bool, platform: Option<&Platform>) -> PlatformChoice {
     }
 }
 
-/// Runs `f` with a handle on `client` that holds a new lease, and deletes
-/// the lease afterwards whatever happened.
+/// Runs `f` under a new lease (see [`crate::leases::with_lease`]).
 async fn with_lease<T, F, Fut>(client: &Client, f: F) -> Result<T>
 where
     F: FnOnce(Client) -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
-    let lease = client
-        .leases()
-        .create(LeaseOptions {
-            expires: Some(LEASE_EXPIRY),
-            ..Default::default()
-        })
-        .await?;
-    let result = f(client.with_lease(lease.id.clone())).await;
-    if let Err(err) = client.leases().delete(&lease.id, false).await {
-        tracing::warn!(lease = %lease.id, error = %err, "deleting the lease");
-    }
-    result
+    crate::leases::with_lease(client, LEASE_EXPIRY, f).await
 }
 
 /// Imports the image archive read from `reader` into `client`'s

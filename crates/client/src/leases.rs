@@ -191,6 +191,29 @@ impl Leases {
     }
 }
 
+/// Runs `f` with a handle on `client` whose requests hold a new lease
+/// (expiring after `expiry`, so a crash does not keep what it protects for
+/// ever), and deletes the lease afterwards whatever happened: what `f`
+/// creates survives garbage collection until something references it.
+pub async fn with_lease<T, F, Fut>(client: &Client, expiry: Duration, f: F) -> Result<T>
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let lease = client
+        .leases()
+        .create(LeaseOptions {
+            expires: Some(expiry),
+            ..Default::default()
+        })
+        .await?;
+    let result = f(client.with_lease(lease.id.clone())).await;
+    if let Err(err) = client.leases().delete(&lease.id, false).await {
+        tracing::warn!(lease = %lease.id, error = %err, "deleting the lease");
+    }
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ use crated_client::cio::FifoSet;
 use crated_client::container::{mount_layers, user_db_from_layers};
 use crated_client::containers::{Container, Runtime};
 use crated_client::images::{self, Platform};
+use crated_client::leases::LeaseOptions;
 use prost_types::Any;
 
 use super::logger::ContainerLog;
@@ -28,6 +29,10 @@ use super::spec::{ContainerInput, SpecOptions, container_spec};
 use super::store::{ContainerStore, Entry, now_nanos};
 use crate::error::{Error, Result};
 use crate::log::Stream;
+
+/// How long a container's creation lease lives if the plugin dies
+/// before deleting it.
+const SNAPSHOT_LEASE_EXPIRY: Duration = Duration::from_secs(3600);
 
 /// The label containerd's CRI marks its containers with.
 pub const KIND_LABEL: &str = "io.cri-containerd.kind";
@@ -192,29 +197,49 @@ pub(crate) async fn store_with_snapshot<T>(
     chain_id: &str,
     build: impl FnOnce(&[Mount]) -> Result<(Container, T)>,
 ) -> Result<T> {
-    let snapshots = client.snapshots(snapshotter.to_string());
-    let mounts = snapshots
-        .prepare(id, chain_id, HashMap::new())
+    // Under a lease until the record references the snapshot: a garbage
+    // collection in between would take the fresh, unreferenced snapshot.
+    let lease = client
+        .leases()
+        .create(LeaseOptions {
+            expires: Some(SNAPSHOT_LEASE_EXPIRY),
+            ..LeaseOptions::default()
+        })
         .await
         .map_err(Error::client(format!(
-            "preparing the root filesystem of container {id}"
+            "leasing the snapshot of container {id}"
         )))?;
+    let leased = client.with_lease(lease.id.clone());
+    let snapshots = leased.snapshots(snapshotter.to_string());
     let stored = async {
-        let (mut record, value) = build(&mounts)?;
-        record.snapshotter = snapshotter.to_string();
-        record.snapshot_key = id.to_string();
-        client
-            .containers()
-            .create(&record)
+        let mounts = snapshots
+            .prepare(id, chain_id, HashMap::new())
             .await
-            .map_err(Error::client(format!("storing container {id}")))?;
-        Ok::<T, Error>(value)
+            .map_err(Error::client(format!(
+                "preparing the root filesystem of container {id}"
+            )))?;
+        let built = async {
+            let (mut record, value) = build(&mounts)?;
+            record.snapshotter = snapshotter.to_string();
+            record.snapshot_key = id.to_string();
+            leased
+                .containers()
+                .create(&record)
+                .await
+                .map_err(Error::client(format!("storing container {id}")))?;
+            Ok::<T, Error>(value)
+        }
+        .await;
+        if built.is_err()
+            && let Err(err) = snapshots.remove(id).await
+        {
+            tracing::warn!(id, error = %err, "removing the snapshot of a container not created");
+        }
+        built
     }
     .await;
-    if stored.is_err()
-        && let Err(err) = snapshots.remove(id).await
-    {
-        tracing::warn!(id, error = %err, "removing the snapshot of a container not created");
+    if let Err(err) = client.leases().delete(&lease.id, false).await {
+        tracing::warn!(id, lease = %lease.id, error = %err, "deleting a container's creation lease");
     }
     stored
 }
