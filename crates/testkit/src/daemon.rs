@@ -519,6 +519,17 @@ impl Drop for Daemon {
             self.remove_all_containers();
         }
         self.stop_child();
+        // What a failed test left mounted (pod netns pins and /dev/shm,
+        // rootfs): released, so the directory can go and nothing lingers
+        // on the host. Deepest first.
+        for mount in crate::workload::mounts_under(std::slice::from_ref(&self.path))
+            .iter()
+            .rev()
+        {
+            if let Err(e) = nix::mount::umount2(mount.as_str(), nix::mount::MntFlags::MNT_DETACH) {
+                eprintln!("unmounting {mount} left by the test: {e}");
+            }
+        }
         if std::env::var_os("CRATED_E2E_KEEP").is_some()
             && let Some(dir) = self.dir.take()
         {

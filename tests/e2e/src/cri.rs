@@ -93,16 +93,6 @@ pub fn import_images(daemon: &Daemon, rootfs: &BusyboxRootfs) {
     }
 }
 
-/// Mounts under `dir` (netns pins, shm, rootfs) still in the mount table.
-pub fn mounts_under(dir: &Path) -> Vec<String> {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(4).map(String::from))
-        .filter(|m| Path::new(m).starts_with(dir))
-        .collect()
-}
-
 /// A pod named `name` in namespace `e2e` with a hostname, DNS config, a
 /// label `app=<name>` and network mode `network`.
 pub fn pod_config(name: &str, network: i32) -> PodSandboxConfig {

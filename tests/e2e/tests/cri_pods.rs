@@ -13,10 +13,10 @@ use crated_api::cri::{self, ContainerState, NamespaceMode, PodSandboxState};
 use crated_api::tonic;
 use crated_e2e::client::{connect_with, runtime};
 use crated_e2e::cri::{
-    Network, container, container_status, import_images, mounts_under, pod_config, run_pod,
-    sandbox_status, start_container, wait_exited, wait_log,
+    Network, container, container_status, import_images, pod_config, run_pod, sandbox_status,
+    start_container, wait_exited, wait_log,
 };
-use crated_e2e::workload::BusyboxRootfs;
+use crated_e2e::workload::{BusyboxRootfs, mounts_under};
 
 /// A pod on the CNI bridge: an IP from the subnet, two containers that
 /// share its network (one reaches the other's server on localhost), the
@@ -157,7 +157,7 @@ fn cri_pod_lifecycle_two_containers_share_the_pod_network() {
         .ok()
         .lines();
     assert!(records.is_empty(), "container records left: {records:?}");
-    assert_eq!(mounts_under(&daemon.state()), Vec::<String>::new());
+    assert_eq!(mounts_under(&[daemon.state()]), Vec::<String>::new());
     let sandboxes = std::fs::read_dir(cri_state.join("sandboxes"))
         .map(|d| d.count())
         .unwrap_or(0);
@@ -281,5 +281,5 @@ fn cri_host_network_pod_and_refused_requests() {
             .unwrap_or_else(|| panic!("a removed pod still has a status"));
         assert_eq!(err.code(), tonic::Code::NotFound);
     });
-    assert_eq!(mounts_under(&daemon.state()), Vec::<String>::new());
+    assert_eq!(mounts_under(&[daemon.state()]), Vec::<String>::new());
 }

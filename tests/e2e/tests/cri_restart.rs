@@ -6,16 +6,15 @@
 //!
 //! **Needs root** (a daemon, runc, namespaces, links, mounts).
 
-use std::path::Path;
 use std::time::Duration;
 
 use crated_api::cri::{self, ContainerState, NamespaceMode, PodSandboxState};
 use crated_e2e::client::{connect_with, runtime};
 use crated_e2e::cri::{
-    Network, container, container_status, import_images, mounts_under, pod_config, run_pod,
-    sandbox_status, start_container, wait_exited,
+    Network, container, container_status, import_images, pod_config, run_pod, sandbox_status,
+    start_container, wait_exited,
 };
-use crated_e2e::workload::BusyboxRootfs;
+use crated_e2e::workload::{BusyboxRootfs, mounts_under};
 
 /// Two pods survive a SIGKILL of crated, with their containers' states,
 /// an unseen exit's code, ExecSync and teardown. Needs root.
@@ -131,8 +130,5 @@ fn cri_pods_survive_a_sigkill_of_the_daemon() {
     let netns = daemon.state().join("io.containerd.grpc.v1.cri/netns");
     let pins = std::fs::read_dir(&netns).map(|d| d.count()).unwrap_or(0);
     assert_eq!(pins, 0, "netns pins left in {}", netns.display());
-    assert_eq!(
-        mounts_under(Path::new(&daemon.state())),
-        Vec::<String>::new()
-    );
+    assert_eq!(mounts_under(&[daemon.state()]), Vec::<String>::new());
 }
