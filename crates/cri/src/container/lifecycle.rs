@@ -17,7 +17,6 @@ use crated_client::cio::FifoSet;
 use crated_client::container::{mount_layers, user_db_from_layers};
 use crated_client::containers::{Container, Runtime};
 use crated_client::images::{self, Platform};
-use crated_client::leases::LeaseOptions;
 use prost_types::Any;
 
 use super::logger::ContainerLog;
@@ -199,25 +198,16 @@ pub(crate) async fn store_with_snapshot<T>(
 ) -> Result<T> {
     // Under a lease until the record references the snapshot: a garbage
     // collection in between would take the fresh, unreferenced snapshot.
-    let lease = client
-        .leases()
-        .create(LeaseOptions {
-            expires: Some(SNAPSHOT_LEASE_EXPIRY),
-            ..LeaseOptions::default()
-        })
-        .await
-        .map_err(Error::client(format!(
-            "leasing the snapshot of container {id}"
-        )))?;
-    let leased = client.with_lease(lease.id.clone());
-    let snapshots = leased.snapshots(snapshotter.to_string());
-    let stored = async {
-        let mounts = snapshots
-            .prepare(id, chain_id, HashMap::new())
-            .await
-            .map_err(Error::client(format!(
-                "preparing the root filesystem of container {id}"
-            )))?;
+    let leased = crated_client::leases::with_lease(client, SNAPSHOT_LEASE_EXPIRY, |leased| async move {
+        let snapshots = leased.snapshots(snapshotter.to_string());
+        let mounts = match snapshots.prepare(id, chain_id, HashMap::new()).await {
+            Ok(mounts) => mounts,
+            Err(e) => {
+                return Ok(Err(Error::client(format!(
+                    "preparing the root filesystem of container {id}"
+                ))(e)));
+            }
+        };
         let built = async {
             let (mut record, value) = build(&mounts)?;
             record.snapshotter = snapshotter.to_string();
@@ -235,13 +225,12 @@ pub(crate) async fn store_with_snapshot<T>(
         {
             tracing::warn!(id, error = %err, "removing the snapshot of a container not created");
         }
-        built
-    }
+        Ok(built)
+    })
     .await;
-    if let Err(err) = client.leases().delete(&lease.id, false).await {
-        tracing::warn!(id, lease = %lease.id, error = %err, "deleting a container's creation lease");
-    }
-    stored
+    leased.map_err(Error::client(format!(
+        "leasing the snapshot of container {id}"
+    )))?
 }
 
 /// Copies FIFO `path` into `log` once the shim opens it.

@@ -54,20 +54,8 @@ impl streaming::Runtime for TaskRuntime {
                 &self.service.fifo_root(),
             )
             .await?;
-            if let Some(mut sizes) = io.resize {
-                let (client, id, exec_id) = (
-                    client.clone(),
-                    exec.container_id.clone(),
-                    exec.exec_id.clone(),
-                );
-                tokio::spawn(async move {
-                    while let Some(size) = sizes.recv().await {
-                        let _ = client
-                            .tasks()
-                            .resize_pty(&id, &exec_id, size.width.into(), size.height.into())
-                            .await;
-                    }
-                });
+            if let Some(sizes) = io.resize {
+                forward_resizes(&client, &exec.container_id, &exec.exec_id, sizes);
             }
             let finished = exec.wait(None).await?;
             Ok::<_, Error>(ExitStatus::Code(finished.code))
@@ -143,16 +131,8 @@ impl TaskRuntime {
                 }
             });
         }
-        if let Some(mut sizes) = io.resize {
-            let (client, id) = (client.clone(), id.clone());
-            tokio::spawn(async move {
-                while let Some(size) = sizes.recv().await {
-                    let _ = client
-                        .tasks()
-                        .resize_pty(&id, "", size.width.into(), size.height.into())
-                        .await;
-                }
-            });
+        if let Some(sizes) = io.resize {
+            forward_resizes(&client, &id, "", sizes);
         }
         let (mut stdout, mut stderr) = (io.stdout, io.stderr);
         let mut exited = entry.exited.subscribe();
@@ -200,6 +180,28 @@ impl TaskRuntime {
         }
         Ok(())
     }
+}
+
+/// Resizes the terminal of process `exec_id` (empty: init) of container
+/// `id` to each size the client sends, until it stops sending.
+fn forward_resizes(
+    client: &crated_client::Client,
+    id: &str,
+    exec_id: &str,
+    mut sizes: tokio::sync::mpsc::Receiver<streaming::TerminalSize>,
+) {
+    let (client, id, exec_id) = (client.clone(), id.to_string(), exec_id.to_string());
+    tokio::spawn(async move {
+        while let Some(size) = sizes.recv().await {
+            if let Err(e) = client
+                .tasks()
+                .resize_pty(&id, &exec_id, size.width.into(), size.height.into())
+                .await
+            {
+                tracing::debug!(id, exec = exec_id, error = %e, "resizing a terminal");
+            }
+        }
+    });
 }
 
 /// Connects to `addr` from inside the network namespace pinned at

@@ -60,14 +60,10 @@ impl CriService {
         let id = crated_core::identifiers::generate_id();
         let name = sandbox_name(&pod);
         self.inner.sandboxes.reserve_name(&name, &id)?;
-        let meta = SandboxMeta {
+        let mut meta = SandboxMeta {
             id: id.clone(),
             name: name.clone(),
-            hostname: if host_network(&config) {
-                String::new()
-            } else {
-                config.hostname.clone()
-            },
+            hostname: config.hostname.clone(),
             root_dir: self.inner.options.root.join("sandboxes").join(&id),
             state_dir: self.inner.options.state.join("sandboxes").join(&id),
             config,
@@ -76,6 +72,10 @@ impl CriService {
             created_at: now_nanos(),
             ..SandboxMeta::default()
         };
+        // A host-network pod has the host's UTS namespace and so its name.
+        if meta.host_network() {
+            meta.hostname.clear();
+        }
         match self.run_reserved(meta).await {
             Ok(sandbox) => {
                 tracing::info!(id = %sandbox.meta.id, name, "pod sandbox running");
@@ -239,16 +239,6 @@ impl CriService {
             let _ = sandbox.exited.send(true);
         });
     }
-}
-
-/// Whether `config` asks for the host's network namespace.
-fn host_network(config: &cri::PodSandboxConfig) -> bool {
-    config
-        .linux
-        .as_ref()
-        .and_then(|l| l.security_context.as_ref())
-        .and_then(|s| s.namespace_options.as_ref())
-        .is_some_and(|n| n.network == cri::NamespaceMode::Node as i32)
 }
 
 /// The CNI request of a pod: containerd's CNI_ARGS and the pod's port
