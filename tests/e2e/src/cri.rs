@@ -34,7 +34,9 @@ pub struct Network {
 
 impl Network {
     /// A bridge + host-local conflist on a subnet of the test's own.
+    /// Needs root.
     pub fn new(tag: u32) -> Network {
+        crated_testkit::root::require_root("runs pods with runc, netns and CNI");
         assert!(
             Path::new(CNI_BIN).join("bridge").is_file(),
             "CNI plugins missing in {CNI_BIN}: run scripts/install-deps.sh (containernetworking-plugins)"
@@ -60,16 +62,19 @@ impl Network {
         }
     }
 
-    /// A daemon whose CRI plugin uses this network and the stand-in pause image.
+    /// A daemon whose CRI plugin uses this network and the stand-in pause
+    /// image, with the busybox and pause images imported into `k8s.io`.
     pub fn daemon(&self) -> Daemon {
-        Daemon::builder()
+        let daemon = Daemon::builder()
             .clean_up_containers()
             .config_tail(&format!(
                 "[plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = {PAUSE:?}\n\
                  [plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = {CNI_BIN:?}\n  conf_dir = {:?}\n",
                 self.conf_dir.path().display().to_string()
             ))
-            .start()
+            .start();
+        import_images(&daemon, &BusyboxRootfs::new());
+        daemon
     }
 }
 
@@ -82,7 +87,7 @@ impl Drop for Network {
 }
 
 /// Imports the busybox and pause images into `k8s.io`.
-pub fn import_images(daemon: &Daemon, rootfs: &BusyboxRootfs) {
+fn import_images(daemon: &Daemon, rootfs: &BusyboxRootfs) {
     for tar in [rootfs.oci_image_tar(IMAGE), rootfs.pause_image_tar(PAUSE)] {
         daemon
             .cratectl_cmd(&["-n", "k8s.io", "images", "import"])

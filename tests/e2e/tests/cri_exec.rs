@@ -11,10 +11,7 @@ use crated_api::cri::{self, ContainerEventType, NamespaceMode};
 use crated_api::tonic;
 use crated_cri::streaming::client::{SpdyClient, upgrade};
 use crated_e2e::client::{connect_with, runtime};
-use crated_e2e::cri::{
-    Network, container, import_images, pod_config, run_pod, start_container, wait_exited,
-};
-use crated_e2e::workload::BusyboxRootfs;
+use crated_e2e::cri::{Network, container, pod_config, run_pod, start_container, wait_exited};
 use futures::StreamExt;
 
 const SERVER: &str =
@@ -57,11 +54,8 @@ async fn session(
 /// ExecSync in a stopped container is refused. Needs root.
 #[test]
 fn cri_exec_sync_exec_port_forward_and_container_events() {
-    crated_e2e::root::require_root("runs pods with runc, netns and CNI");
     let network = Network::new(3);
     let daemon = network.daemon();
-    let rootfs = BusyboxRootfs::new();
-    import_images(&daemon, &rootfs);
     runtime().block_on(async {
         let client = connect_with(&daemon, Duration::from_secs(120)).await;
         let mut rt = client.cri_runtime();

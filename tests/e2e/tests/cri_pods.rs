@@ -13,10 +13,10 @@ use crated_api::cri::{self, ContainerState, NamespaceMode, PodSandboxState};
 use crated_api::tonic;
 use crated_e2e::client::{connect_with, runtime};
 use crated_e2e::cri::{
-    Network, container, container_status, import_images, pod_config, run_pod, sandbox_status,
-    start_container, wait_exited, wait_log,
+    Network, container, container_status, pod_config, run_pod, sandbox_status, start_container,
+    wait_exited, wait_log,
 };
-use crated_e2e::workload::{BusyboxRootfs, mounts_under};
+use crated_e2e::workload::mounts_under;
 
 /// A pod on the CNI bridge: an IP from the subnet, two containers that
 /// share its network (one reaches the other's server on localhost), the
@@ -24,11 +24,8 @@ use crated_e2e::workload::{BusyboxRootfs, mounts_under};
 /// and remove with no netns, mount or record left. Needs root.
 #[test]
 fn cri_pod_lifecycle_two_containers_share_the_pod_network() {
-    crated_e2e::root::require_root("runs pods with runc, netns and CNI");
     let network = Network::new(1);
     let daemon = network.daemon();
-    let rootfs = BusyboxRootfs::new();
-    import_images(&daemon, &rootfs);
     let logs = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let cri_state = daemon.state().join("io.containerd.grpc.v1.cri");
     runtime().block_on(async {
@@ -170,11 +167,8 @@ fn cri_pod_lifecycle_two_containers_share_the_pod_network() {
 /// else. Needs root.
 #[test]
 fn cri_host_network_pod_and_refused_requests() {
-    crated_e2e::root::require_root("runs pods with runc, netns and CNI");
     let network = Network::new(2);
     let daemon = network.daemon();
-    let rootfs = BusyboxRootfs::new();
-    import_images(&daemon, &rootfs);
     runtime().block_on(async {
         let client = connect_with(&daemon, Duration::from_secs(120)).await;
         let mut rt = client.cri_runtime();

@@ -11,20 +11,17 @@ use std::time::Duration;
 use crated_api::cri::{self, ContainerState, NamespaceMode, PodSandboxState};
 use crated_e2e::client::{connect_with, runtime};
 use crated_e2e::cri::{
-    Network, container, container_status, import_images, pod_config, run_pod, sandbox_status,
-    start_container, wait_exited,
+    Network, container, container_status, pod_config, run_pod, sandbox_status, start_container,
+    wait_exited,
 };
-use crated_e2e::workload::{BusyboxRootfs, mounts_under};
+use crated_e2e::workload::mounts_under;
 
 /// Two pods survive a SIGKILL of crated, with their containers' states,
 /// an unseen exit's code, ExecSync and teardown. Needs root.
 #[test]
 fn cri_pods_survive_a_sigkill_of_the_daemon() {
-    crated_e2e::root::require_root("runs pods with runc, netns and CNI");
     let network = Network::new(4);
     let mut daemon = network.daemon();
-    let rootfs = BusyboxRootfs::new();
-    import_images(&daemon, &rootfs);
     let marker = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let release = marker.path().join("go");
     let rt = runtime();
