@@ -72,6 +72,19 @@ impl NewContainer {
     }
 }
 
+/// `mounts` as the mount helpers take them (`crated_core::mount::Mount`).
+pub fn core_mounts(mounts: &[Mount]) -> Vec<crated_core::mount::Mount> {
+    mounts
+        .iter()
+        .map(|m| crated_core::mount::Mount {
+            mount_type: m.r#type.clone(),
+            source: m.source.clone(),
+            target: m.target.clone(),
+            options: m.options.clone(),
+        })
+        .collect()
+}
+
 /// The directories a snapshot's mounts stack, top first: an overlay's
 /// upper and lower directories, or a bind mount's source. Lets a client
 /// read files of a snapshot without mounting it.

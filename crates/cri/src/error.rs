@@ -130,6 +130,10 @@ pub enum Error {
     /// A container's runtime spec could not be built.
     #[error(transparent)]
     Spec(#[from] crated_oci::Error),
+    /// A container's root filesystem could not be mounted (or unmounted)
+    /// to copy the image's files into its image volumes.
+    #[error("mounting the container's root filesystem to fill its image volumes: {0}")]
+    Mount(#[from] crated_mount::MountError),
 }
 
 impl Error {
@@ -144,7 +148,7 @@ impl HasKind for Error {
     fn kind(&self) -> ErrorKind {
         match self {
             Error::Io { source, .. } => crated_core::errconv::io_kind(source),
-            Error::Sys { .. } | Error::Exec { .. } => ErrorKind::Unknown,
+            Error::Sys { .. } | Error::Exec { .. } | Error::Mount(_) => ErrorKind::Unknown,
             Error::InvalidConfig { .. } | Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
             Error::NoConfig { .. } | Error::PluginNotFound { .. } => ErrorKind::FailedPrecondition,
             Error::Timeout { .. } => ErrorKind::DeadlineExceeded,

@@ -132,6 +132,22 @@ pub struct RuntimeConfig {
     /// Stop signal.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub stop_signal: String,
+    /// Volumes: paths in the container, each mapped to an empty object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<HashMap<String, serde_json::Value>>,
+}
+
+impl RuntimeConfig {
+    /// The paths of the volumes the image declares, sorted.
+    pub fn volume_paths(&self) -> Vec<String> {
+        let mut paths: Vec<String> = self
+            .volumes
+            .iter()
+            .flat_map(|v| v.keys().cloned())
+            .collect();
+        paths.sort();
+        paths
+    }
 }
 
 /// `rootfs` of an image config.
@@ -208,6 +224,14 @@ mod tests {
         let c = br#"{"architecture":"amd64","os":"linux","config":{"Cmd":["sh"],"Env":["A=1"]},"rootfs":{"type":"layers","diff_ids":["sha256:dd"]}}"#;
         let c = ImageConfig::parse(c).unwrap();
         assert_eq!(c.config.cmd, Some(vec!["sh".to_string()]));
+        assert!(c.config.volume_paths().is_empty());
         assert!(Manifest::parse(b"{}").is_err());
+    }
+
+    #[test]
+    fn image_config_volumes_are_listed_sorted() {
+        let c = br#"{"config":{"Volumes":{"/var/lib/db":{},"/data":{}}},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let c = ImageConfig::parse(c).unwrap();
+        assert_eq!(c.config.volume_paths(), ["/data", "/var/lib/db"]);
     }
 }

@@ -89,13 +89,18 @@ impl Drop for Network {
 /// Imports the busybox and pause images into `k8s.io`.
 fn import_images(daemon: &Daemon, rootfs: &BusyboxRootfs) {
     for tar in [rootfs.oci_image_tar(IMAGE), rootfs.pause_image_tar(PAUSE)] {
-        daemon
-            .cratectl_cmd(&["-n", "k8s.io", "images", "import"])
-            .args([&tar])
-            .timeout(Duration::from_secs(120))
-            .run()
-            .ok();
+        import_image(daemon, &tar);
     }
+}
+
+/// Imports the OCI image layout tar `tar` into `k8s.io`.
+pub fn import_image(daemon: &Daemon, tar: &Path) {
+    daemon
+        .cratectl_cmd(&["-n", "k8s.io", "images", "import"])
+        .args([tar])
+        .timeout(Duration::from_secs(120))
+        .run()
+        .ok();
 }
 
 /// A pod named `name` in namespace `e2e` with a hostname, DNS config, a

@@ -114,6 +114,7 @@ fn cri_container_lifecycle_logs_exit_reason_stop_and_events() {
         snapshotter: "overlayfs".into(),
         root: work.path().join("containers"),
         spec: SpecOptions::probe(),
+        ignore_image_volumes: false,
     };
     let fifo_root = work.path().join("fifo");
     tokio::runtime::Builder::new_multi_thread()

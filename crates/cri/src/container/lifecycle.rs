@@ -10,22 +10,26 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crated_api::cri::{ContainerConfig, ContainerEventType, ContainerState, PodSandboxMetadata};
+use crated_api::cri::{
+    ContainerConfig, ContainerEventType, ContainerState, Mount as CriMount, PodSandboxMetadata,
+};
 use crated_api::types::Mount;
 use crated_client::Client;
 use crated_client::cio::FifoSet;
-use crated_client::container::{mount_layers, user_db_from_layers};
+use crated_client::container::{core_mounts, mount_layers, user_db_from_layers};
 use crated_client::containers::{Container, Runtime};
 use crated_client::images::{self, Platform};
 use prost_types::Any;
 
 use super::logger::ContainerLog;
+use super::mounts::image_volume_mounts;
 use super::pod::PodContext;
 use super::record::{
     METADATA_EXTENSION, METADATA_TYPE_URL, Metadata, Status, config_json, parse_signal,
 };
 use super::spec::{ContainerInput, SpecOptions, container_spec};
 use super::store::{ContainerStore, Entry, now_nanos};
+use super::volumes::copy_volume;
 use crate::error::{Error, Result};
 use crate::log::Stream;
 
@@ -47,6 +51,10 @@ pub struct CreateOptions {
     pub root: PathBuf,
     /// Spec settings and host facts.
     pub spec: SpecOptions,
+    /// Leave out the volumes the image declares (the plugin's
+    /// `ignore_image_defined_volumes`); otherwise each gets a directory of
+    /// its own under the container's directory, filled from the image.
+    pub ignore_image_volumes: bool,
 }
 
 /// Creates container `config` in `pod`: reserves its name, prepares a
@@ -79,6 +87,7 @@ pub async fn create(
     let made = create_reserved(client, store, pod, config, options, &id, &name).await;
     if made.is_err() {
         store.release_name(&name);
+        remove_container_dir(&options.root.join(&id));
     }
     made
 }
@@ -112,6 +121,16 @@ async fn create_reserved(
     let resolved = images::resolve(&client.content(), &image.target, &Platform::host())
         .await
         .map_err(Error::client(format!("reading image {reference:?}")))?;
+    let declared_volumes = if options.ignore_image_volumes {
+        Vec::new()
+    } else {
+        resolved.config.config.volume_paths()
+    };
+    let volume_mounts = image_volume_mounts(
+        &declared_volumes,
+        &config.mounts,
+        &options.root.join(id).join("volumes"),
+    );
     let meta = store_with_snapshot(
         client,
         &options.snapshotter,
@@ -121,6 +140,7 @@ async fn create_reserved(
             let users = user_db_from_layers(&mount_layers(mounts)).map_err(Error::client(
                 "reading the image's /etc/passwd and /etc/group",
             ))?;
+            fill_image_volumes(mounts, &volume_mounts)?;
             let image_config = resolved.config.config.clone();
             let spec = container_spec(
                 pod,
@@ -130,7 +150,7 @@ async fn create_reserved(
                     image: &image_config,
                     image_name: &image.name,
                     users,
-                    volume_mounts: Vec::new(),
+                    volume_mounts,
                     target_pid: None,
                 },
                 &options.spec,
@@ -184,6 +204,30 @@ async fn create_reserved(
     })?;
     store.publish(&entry, ContainerEventType::ContainerCreatedEvent);
     Ok(entry)
+}
+
+/// Copies what the image has at each image volume's path into the
+/// volume's directory, reading the container's fresh root filesystem
+/// (`rootfs`, the snapshot's mounts) through a read-only temporary mount.
+fn fill_image_volumes(rootfs: &[Mount], volumes: &[CriMount]) -> Result<()> {
+    if volumes.is_empty() {
+        return Ok(());
+    }
+    crated_mount::with_readonly_temp_mount(&core_mounts(rootfs), |root: &Path| {
+        volumes.iter().try_for_each(|volume| {
+            copy_volume(root, &volume.container_path, Path::new(&volume.host_path))
+        })
+    })
+}
+
+/// Removes what a failed create left in the container's directory (its
+/// image volumes); a failure is only logged, the create's error matters.
+fn remove_container_dir(dir: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(dir)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(dir = %dir.display(), error = %e, "removing the directory of a container that failed to be created");
+    }
 }
 
 /// Prepares snapshot `id` of `snapshotter` on `chain_id` and stores the

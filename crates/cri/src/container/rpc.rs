@@ -61,6 +61,7 @@ impl CriService {
             snapshotter: self.config().containerd.snapshotter.clone(),
             root: self.containers_root(),
             spec,
+            ignore_image_volumes: self.config().ignore_image_defined_volumes,
         };
         let client = self.client().await?;
         let entry = lifecycle::create(

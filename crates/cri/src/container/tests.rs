@@ -37,6 +37,7 @@ fn image() -> ImageConfig {
         working_dir: "/srv".into(),
         labels: None,
         stop_signal: String::new(),
+        volumes: None,
     }
 }
 
