@@ -46,6 +46,9 @@ pub struct ProcessIo {
     logger: Option<BinaryLogger>,
     /// The stderr relay until the process runs.
     relay: Option<StderrRelay>,
+    /// `CloseIO` was asked for: a writer installed later (an exec still
+    /// starting when it came) is dropped at once.
+    stdin_closed: bool,
 }
 
 impl ProcessIo {
@@ -53,6 +56,16 @@ impl ProcessIo {
     /// client has closed its end too.
     pub fn close_stdin(&mut self) {
         self.stdin = None;
+        self.stdin_closed = true;
+    }
+
+    /// Takes the place of this (empty) io with `io`, the io of a process
+    /// that just started, keeping a `CloseIO` that came during the start.
+    pub fn install(&mut self, mut io: ProcessIo) {
+        if self.stdin_closed {
+            io.close_stdin();
+        }
+        *self = io;
     }
 
     /// The runtime created the process: its stderr relay starts copying.
@@ -79,8 +92,7 @@ impl ProcessIo {
     pub fn with_stdin_writer(stdin: Option<OwnedFd>) -> Self {
         ProcessIo {
             stdin,
-            logger: None,
-            relay: None,
+            ..ProcessIo::default()
         }
     }
 }
@@ -288,6 +300,30 @@ pub const LOGGER_READY_TIMEOUT: Duration = Duration::from_secs(10);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `CloseIO` that reaches an exec while it is still starting (its io
+    /// not installed yet) still closes the stdin writer installed after.
+    #[test]
+    fn close_io_during_start_closes_the_installed_stdin() {
+        use std::io::{Read, Write};
+        let mut buf = [0u8; 1];
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        // A writer left open reads as WouldBlock, not as a hang.
+        rustix::io::ioctl_fionbio(&reader, true).unwrap();
+        let mut io = ProcessIo::default();
+        io.close_stdin();
+        io.install(ProcessIo::with_stdin_writer(Some(writer.into())));
+        assert_eq!(reader.read(&mut buf).unwrap(), 0, "stdin writer kept open");
+
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        let mut io = ProcessIo::default();
+        io.install(ProcessIo::with_stdin_writer(Some(writer.into())));
+        let fd = io.stdin.as_ref().unwrap().try_clone().unwrap();
+        std::fs::File::from(fd).write_all(b"x").unwrap();
+        assert_eq!(reader.read(&mut buf).unwrap(), 1);
+        io.close_stdin();
+        assert_eq!(reader.read(&mut buf).unwrap(), 0);
+    }
 
     #[test]
     fn targets_parse_like_containerd() {

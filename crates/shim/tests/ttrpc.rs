@@ -350,6 +350,47 @@ async fn scenario() {
     assert_eq!(task.delete(ctx(), &del_exec).await.unwrap().exit_status, 6);
     assert_eq!(std::fs::read_to_string(&exec_out).unwrap(), "exec-out\n");
 
+    // An exec reading its stdin FIFO, whose CloseIO arrives while its Start
+    // is still running: the close is kept, so `cat` sees end-of-file.
+    let stdin_fifo = dir.path().join("e2-stdin");
+    let made = Command::new("mkfifo").arg(&stdin_fifo).status().unwrap();
+    assert!(made.success(), "mkfifo {}", stdin_fifo.display());
+    let mut exec = ExecProcessRequest::new();
+    exec.id = id.clone();
+    exec.exec_id = "e2".into();
+    exec.stdin = stdin_fifo.to_str().unwrap().into();
+    exec.stdout = exec_out.to_str().unwrap().into();
+    let process = serde_json::json!({"args": ["/bin/cat"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0}});
+    exec.spec = any(
+        "types.containerd.io/opencontainers/runtime-spec/1/Process",
+        process.to_string().as_bytes(),
+    );
+    task.exec(ctx(), &exec).await.unwrap();
+    let mut start_e2 = StartRequest::new();
+    start_e2.id = id.clone();
+    start_e2.exec_id = "e2".into();
+    let mut close_e2 = CloseIORequest::new();
+    close_e2.id = id.clone();
+    close_e2.exec_id = "e2".into();
+    close_e2.stdin = true;
+    let (started, closed) = tokio::join!(
+        task.start(ctx(), &start_e2),
+        task.close_io(ctx(), &close_e2)
+    );
+    started.unwrap();
+    closed.unwrap();
+    let mut wait_e2 = WaitRequest::new();
+    wait_e2.id = id.clone();
+    wait_e2.exec_id = "e2".into();
+    let waited = tokio::time::timeout(Duration::from_secs(20), task.wait(ctx(), &wait_e2))
+        .await
+        .expect("cat never saw end-of-file: the CloseIO sent during Start was lost");
+    assert_eq!(waited.unwrap().exit_status, 0);
+    let mut del_e2 = DeleteRequest::new();
+    del_e2.id = id.clone();
+    del_e2.exec_id = "e2".into();
+    task.delete(ctx(), &del_e2).await.unwrap();
+
     let mut pids = PidsRequest::new();
     pids.id = id.clone();
     let ps = task.pids(ctx(), &pids).await.unwrap();

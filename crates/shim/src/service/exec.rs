@@ -137,7 +137,7 @@ impl Shim {
                 }
                 Ok((pid, io, console)) => {
                     p.pid = pid;
-                    p.io = io;
+                    p.io.install(io);
                     p.console = console;
                     if p.status == Status::Created {
                         p.status = Status::Running;
