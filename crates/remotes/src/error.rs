@@ -142,6 +142,17 @@ fn chain_text(err: &(dyn StdError + 'static)) -> String {
     chain_text_where(err, |text| !text.starts_with("error sending request"))
 }
 
+/// Whether an https request failed because the server hung up on it. With
+/// TLS 1.3 the client's handshake completes before the server checks the
+/// client certificate, so a refusal can reach the client as a closed
+/// connection, a reset or a broken pipe on its first write instead of the
+/// server's alert.
+fn closed_during_setup(lower: &str) -> bool {
+    ["connection closed", "broken pipe", "connection reset"]
+        .iter()
+        .any(|sign| lower.contains(sign))
+}
+
 /// An `Unavailable` error for a request to `what` on `host` that failed
 /// before a response, with a hint for the common misconfigurations.
 pub(crate) fn transport_error(err: &reqwest::Error, what: &str, scheme: &str, host: &str) -> Error {
@@ -163,7 +174,7 @@ pub(crate) fn transport_error(err: &reqwest::Error, what: &str, scheme: &str, ho
         Some(format!(
             "{host} may require a client certificate: set client = [[\"cert.pem\", \"key.pem\"]] in its hosts.toml"
         ))
-    } else if scheme == "https" && lower.contains("connection closed") {
+    } else if scheme == "https" && closed_during_setup(&lower) {
         Some(format!(
             "{host} closed the connection during TLS setup; it may require a client certificate: \
              set client = [[\"cert.pem\", \"key.pem\"]] in its hosts.toml"
