@@ -79,6 +79,7 @@ pub mod spec;
 pub mod streaming;
 pub mod tasks;
 pub mod transfer;
+mod transfer_auth;
 mod version;
 
 pub use client::{Client, DEFAULT_NAMESPACE, LEASE_HEADER};

@@ -5,8 +5,9 @@
 //! A pull names an `OCIRegistry` source and an `ImageStore` destination;
 //! a push the reverse. The registry part carries the resolver settings:
 //! the `hosts.toml` directory, `http` as the default scheme for plain-HTTP
-//! registries and extra headers — Basic credentials travel as an
-//! `Authorization` header until the daemon reads them from an auth stream.
+//! registries and extra headers. Credentials are given on an auth stream
+//! when the daemon asks for them (an `Authorization` header for a daemon
+//! without a streaming service).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -28,12 +29,15 @@ pub use crated_images::Platform;
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::streaming;
+use crate::transfer_auth::AuthAnswerer;
 
 /// How long to keep reading progress after the transfer call returned:
 /// the daemon closes the stream right after its last report.
 const PROGRESS_DRAIN: Duration = Duration::from_secs(2);
 
-/// User name and password for a registry's Basic authentication.
+/// What a user authenticates to a registry with: a user name and password,
+/// or an identity (refresh) token with an empty user name. The daemon asks
+/// for them on the transfer's auth stream when the registry challenges.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// The user name.
@@ -76,16 +80,18 @@ pub struct RegistryOptions {
     pub plain_http: bool,
     /// Directory of containerd-style `hosts.toml` files (`<host>/hosts.toml`).
     pub hosts_dir: Option<PathBuf>,
-    /// Basic authentication.
+    /// The user's credentials.
     pub credentials: Option<Credentials>,
     /// More headers sent with every registry request.
     pub headers: HashMap<String, String>,
 }
 
 impl RegistryOptions {
-    fn to_registry(&self, reference: &str) -> OciRegistry {
+    /// The registry of a transfer of `reference`, with credentials given on
+    /// auth stream `auth` (else in a Basic header).
+    fn to_registry(&self, reference: &str, auth: Option<&AuthAnswerer>) -> OciRegistry {
         let mut headers = self.headers.clone();
-        if let Some(credentials) = &self.credentials {
+        if let (Some(credentials), None) = (&self.credentials, auth) {
             headers.insert("Authorization".to_string(), credentials.basic_header());
         }
         OciRegistry {
@@ -98,6 +104,7 @@ impl RegistryOptions {
                     .map(|p| p.display().to_string())
                     .unwrap_or_default(),
                 default_scheme: if self.plain_http { "http" } else { "" }.to_string(),
+                auth_stream: auth.map(|a| a.id().to_string()).unwrap_or_default(),
                 ..Default::default()
             }),
         }
@@ -248,9 +255,10 @@ impl Transfer {
         options: &PullOptions,
         on_progress: impl FnMut(Progress),
     ) -> Result<()> {
-        let source = options.registry.to_registry(reference);
+        let auth = self.auth_answerer(&options.registry).await?;
+        let source = options.registry.to_registry(reference, auth.as_ref());
         let destination = pull_destination(reference, options);
-        self.transfer(to_any(&source), to_any(&destination), on_progress)
+        self.run(to_any(&source), to_any(&destination), auth, on_progress)
             .await
     }
 
@@ -267,9 +275,19 @@ impl Transfer {
             name: name.to_string(),
             ..Default::default()
         };
-        let destination = options.registry.to_registry(reference);
-        self.transfer(to_any(&source), to_any(&destination), on_progress)
+        let auth = self.auth_answerer(&options.registry).await?;
+        let destination = options.registry.to_registry(reference, auth.as_ref());
+        self.run(to_any(&source), to_any(&destination), auth, on_progress)
             .await
+    }
+
+    /// An auth stream for the registry's credentials, if it has any and
+    /// the daemon streams.
+    async fn auth_answerer(&self, registry: &RegistryOptions) -> Result<Option<AuthAnswerer>> {
+        match &registry.credentials {
+            Some(credentials) => AuthAnswerer::open(&self.client, credentials).await,
+            None => Ok(None),
+        }
     }
 
     /// Transfers from `source` to `destination` (both `Any`s of
@@ -281,7 +299,36 @@ impl Transfer {
         &self,
         source: Any,
         destination: Any,
+        on_progress: impl FnMut(Progress),
+    ) -> Result<()> {
+        self.run(source, destination, None, on_progress).await
+    }
+
+    /// [`Transfer::transfer`], answering the daemon's questions on `auth`.
+    async fn run(
+        &self,
+        source: Any,
+        destination: Any,
+        auth: Option<AuthAnswerer>,
         mut on_progress: impl FnMut(Progress),
+    ) -> Result<()> {
+        // Answered apart from the progress, so that no answer is dropped
+        // half sent; the daemon closes the stream when the transfer ends.
+        let answering =
+            auth.map(|mut auth| tokio::spawn(async move { while auth.answer_next().await {} }));
+        let result = self.call(source, destination, &mut on_progress).await;
+        if let Some(answering) = answering {
+            answering.abort();
+        }
+        result
+    }
+
+    /// The Transfer call itself, reporting progress as it comes.
+    async fn call(
+        &self,
+        source: Any,
+        destination: Any,
+        on_progress: &mut impl FnMut(Progress),
     ) -> Result<()> {
         let id = format!("progress-{}", crate::leases::generate_id());
         let mut stream = match streaming::open(&self.client, &id).await {
@@ -308,14 +355,11 @@ impl Transfer {
         let call = grpc.transfer(request);
         tokio::pin!(call);
         let result = loop {
-            let Some(open) = stream.as_mut() else {
-                break call.await;
-            };
             tokio::select! {
                 result = &mut call => break result,
-                message = open.recv() => match message {
-                    Ok(Some(any)) => report(&any, &mut on_progress),
-                    Ok(None) | Err(_) => stream = None,
+                message = next_message(stream.as_mut()) => match message {
+                    Some(any) => report(&any, on_progress),
+                    None => stream = None,
                 },
             }
         };
@@ -323,7 +367,7 @@ impl Transfer {
             // What the daemon sent before it answered.
             let drain = async {
                 while let Ok(Some(any)) = open.recv().await {
-                    report(&any, &mut on_progress);
+                    report(&any, on_progress);
                 }
             };
             let _ = tokio::time::timeout(PROGRESS_DRAIN, drain).await;
@@ -331,6 +375,15 @@ impl Transfer {
         result
             .map(|_| ())
             .map_err(|status| self.client.status_error(status))
+    }
+}
+
+/// The next message on `stream`, `None` once it is closed; never ready
+/// without a stream.
+async fn next_message(stream: Option<&mut streaming::Stream>) -> Option<Any> {
+    match stream {
+        Some(stream) => stream.recv().await.ok().flatten(),
+        None => std::future::pending().await,
     }
 }
 
@@ -387,14 +440,14 @@ mod tests {
             credentials: Credentials::parse("u:p"),
             headers: HashMap::from([("X-Test".to_string(), "1".to_string())]),
         };
-        let registry = options.to_registry("localhost:5000/a:1");
+        let registry = options.to_registry("localhost:5000/a:1", None);
         assert_eq!(registry.reference, "localhost:5000/a:1");
         let resolver = registry.resolver.unwrap_or_default();
         assert_eq!(resolver.default_scheme, "http");
         assert_eq!(resolver.host_dir, "/etc/hosts.d");
         assert_eq!(resolver.headers["X-Test"], "1");
         assert!(resolver.headers["Authorization"].starts_with("Basic "));
-        let https = RegistryOptions::default().to_registry("r");
+        let https = RegistryOptions::default().to_registry("r", None);
         assert_eq!(https.resolver.unwrap_or_default().default_scheme, "");
     }
 

@@ -253,6 +253,7 @@ impl Base {
                     session
                         .authorizer
                         .add_challenge(&auth_host, resp.headers(), sent_auth)
+                        .await
                         .map_err(|e| e.context(req.describe()))?;
                 }
                 StatusCode::METHOD_NOT_ALLOWED

@@ -199,6 +199,38 @@ async fn oauth_password_grant() {
     }
 }
 
+/// Answers every host with bob's password, recording the hosts asked.
+struct AskedSource(std::sync::Mutex<Vec<String>>);
+
+impl crated_remotes::auth::CredentialSource for AskedSource {
+    fn credential<'a>(
+        &'a self,
+        host: &'a str,
+    ) -> futures::future::BoxFuture<'a, Option<Credential>> {
+        self.0.lock().unwrap().push(host.to_string());
+        Box::pin(async { Some(Credential::new("bob", "pw")) })
+    }
+}
+
+/// Credentials asked of a source (a transfer client's auth stream) only
+/// when the registry challenges, then used for the token's password grant.
+#[tokio::test]
+async fn oauth_password_grant_with_credentials_asked_on_challenge() {
+    let (server, script) = start(TokenMode::OAuth, 300, false).await;
+    let reference = format!("{}/test/app:latest", server.host());
+    let source = Arc::new(AskedSource(Default::default()));
+    let r = resolver(Credentials::from_source(source.clone()));
+    assert_eq!(r.resolve(&reference).await.unwrap().1, script.manifest.desc);
+    assert_eq!(*source.0.lock().unwrap(), vec![server.host()]);
+    let tokens = token_requests(&server);
+    assert_eq!(tokens.len(), 1);
+    let form = String::from_utf8_lossy(&tokens[0].body).to_string();
+    assert!(
+        form.contains("grant_type=password") && form.contains("username=bob"),
+        "{form}"
+    );
+}
+
 #[tokio::test]
 async fn get_with_basic_when_oauth_is_missing() {
     let (server, script) = start(TokenMode::GetWithBasic, 300, false).await;

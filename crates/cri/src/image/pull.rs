@@ -82,7 +82,7 @@ impl CriService {
         };
         match parse_auth(auth.or(configured.as_ref()), &hosts)? {
             RegistryAuth::None => {}
-            RegistryAuth::Basic(credentials) => options.credentials = Some(credentials),
+            RegistryAuth::Login(credentials) => options.credentials = Some(credentials),
             RegistryAuth::Bearer(token) => {
                 options
                     .headers

@@ -111,8 +111,10 @@ pub(crate) enum RegistryAuth {
     /// Anonymously.
     #[default]
     None,
-    /// With Basic credentials.
-    Basic(Credentials),
+    /// With credentials the daemon asks for when the registry challenges:
+    /// a username and password, or an identity (refresh) token with no
+    /// username.
+    Login(Credentials),
     /// With a registry (bearer) token, sent as it is.
     Bearer(String),
 }
@@ -132,15 +134,16 @@ pub(crate) fn parse_auth(auth: Option<&cri::AuthConfig>, hosts: &[String]) -> Re
         return Ok(RegistryAuth::None);
     }
     if !auth.username.is_empty() {
-        return Ok(RegistryAuth::Basic(Credentials {
+        return Ok(RegistryAuth::Login(Credentials {
             user: auth.username.clone(),
             secret: auth.password.clone(),
         }));
     }
     if !auth.identity_token.is_empty() {
-        return Err(Error::Unimplemented {
-            what: "PullImage with an identity token (OAuth2 refresh token); pass a username and password or a registry token",
-        });
+        return Ok(RegistryAuth::Login(Credentials {
+            user: String::new(),
+            secret: auth.identity_token.clone(),
+        }));
     }
     if !auth.auth.is_empty() {
         let decoded = base64::engine::general_purpose::STANDARD
@@ -154,7 +157,7 @@ pub(crate) fn parse_auth(auth: Option<&cri::AuthConfig>, hosts: &[String]) -> Re
                 "the pull's auth decodes to no \"user:password\" pair".into(),
             ));
         };
-        return Ok(RegistryAuth::Basic(Credentials {
+        return Ok(RegistryAuth::Login(Credentials {
             user: user.to_string(),
             secret: password.trim_matches('\0').to_string(),
         }));
@@ -257,7 +260,7 @@ mod tests {
     }
 
     fn basic(user: &str, secret: &str) -> RegistryAuth {
-        RegistryAuth::Basic(Credentials {
+        RegistryAuth::Login(Credentials {
             user: user.into(),
             secret: secret.into(),
         })
@@ -310,10 +313,10 @@ mod tests {
             identity_token: "refresh".into(),
             ..Default::default()
         };
-        assert!(matches!(
-            parse_auth(Some(&identity), host),
-            Err(Error::Unimplemented { .. })
-        ));
+        assert_eq!(
+            parse_auth(Some(&identity), host).unwrap(),
+            basic("", "refresh")
+        );
     }
 
     #[test]

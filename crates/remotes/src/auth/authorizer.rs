@@ -98,13 +98,24 @@ impl Authorizer {
     /// Learns from a 401 response's headers how to authorize requests to
     /// `host`. An existing handler is kept unless `replace` (the refused
     /// request carried its authorization, so its tokens are dropped).
-    pub(crate) fn add_challenge(
+    pub(crate) async fn add_challenge(
         &self,
         host: &str,
         headers: &HeaderMap,
         replace: bool,
     ) -> Result<()> {
         let challenges = challenges(headers);
+        let known = !replace
+            && self
+                .handlers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains_key(host);
+        let credential = if known || challenges.is_empty() {
+            None
+        } else {
+            self.credentials.lookup(host).await
+        };
         let mut handlers = self.handlers.lock().unwrap_or_else(PoisonError::into_inner);
         if !replace && handlers.contains_key(host) {
             return Ok(());
@@ -113,13 +124,12 @@ impl Authorizer {
         for challenge in &challenges {
             match challenge.scheme {
                 AuthScheme::Bearer => {
-                    let bearer =
-                        Bearer::from_challenge(challenge, self.credentials.for_host(host))?;
+                    let bearer = Bearer::from_challenge(challenge, credential.clone())?;
                     handlers.insert(host.to_string(), Handler::Bearer(Arc::new(bearer)));
                     return Ok(());
                 }
                 AuthScheme::Basic => {
-                    if let Some(c) = self.credentials.for_host(host)
+                    if let Some(c) = &credential
                         && !c.username.is_empty()
                         && !c.secret.is_empty()
                     {
@@ -154,7 +164,10 @@ impl Authorizer {
             .unwrap_or_default();
         Error::new(
             ErrorKind::Unauthenticated,
-            format!("authorization failed for {host}{server}; {CREDENTIALS_HINT}"),
+            format!(
+                "authentication failed for {host}: it refused the credentials or token it was \
+                 given{server}; {CREDENTIALS_HINT}"
+            ),
         )
     }
 }
@@ -418,17 +431,56 @@ mod tests {
         );
     }
 
+    /// Answers for one host, counting the questions.
+    struct OneHost(std::sync::atomic::AtomicUsize);
+
+    impl crate::auth::CredentialSource for OneHost {
+        fn credential<'a>(
+            &'a self,
+            host: &'a str,
+        ) -> futures::future::BoxFuture<'a, Option<Credential>> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(async move { (host == "r:5000").then(|| Credential::new("src", "pw")) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_source_is_asked_when_a_host_challenges() {
+        let client = crate::hosts::tls::build_client(&Default::default(), "t").unwrap();
+        let source = Arc::new(OneHost(Default::default()));
+        let a = Authorizer::new(Credentials::from_source(source.clone()));
+        assert_eq!(a.authorize(&client, "r:5000", &[]).await.unwrap(), None);
+        assert_eq!(source.0.load(std::sync::atomic::Ordering::SeqCst), 0);
+        a.add_challenge("r:5000", &headers(r#"Basic realm="x""#), false)
+            .await
+            .unwrap();
+        let value = a.authorize(&client, "r:5000", &[]).await.unwrap();
+        assert_eq!(value.as_deref(), Some("Basic c3JjOnB3"));
+        // Known already: not asked again.
+        a.add_challenge("r:5000", &headers(r#"Basic realm="x""#), false)
+            .await
+            .unwrap();
+        assert_eq!(source.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let err = a
+            .add_challenge("other:1", &headers(r#"Basic realm="x""#), false)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unauthenticated);
+    }
+
     #[tokio::test]
     async fn basic_needs_credentials() {
         let client = crate::hosts::tls::build_client(&Default::default(), "t").unwrap();
         let anonymous = Authorizer::new(Credentials::none());
         let err = anonymous
             .add_challenge("r:5000", &headers(r#"Basic realm="x""#), false)
+            .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Unauthenticated);
         assert!(err.message().contains("--user"));
         let with = Authorizer::new(Credentials::explicit(Credential::new("u", "p")));
         with.add_challenge("r:5000", &headers(r#"Basic realm="x""#), false)
+            .await
             .unwrap();
         let value = with.authorize(&client, "r:5000", &[]).await.unwrap();
         assert_eq!(value.as_deref(), Some("Basic dTpw"));
@@ -438,15 +490,17 @@ mod tests {
         assert_eq!(with.authorize(&client, "r:5000", &[]).await.unwrap(), None);
     }
 
-    #[test]
-    fn unsupported_and_bad_challenges() {
+    #[tokio::test]
+    async fn unsupported_and_bad_challenges() {
         let a = Authorizer::new(Credentials::none());
         let err = a
             .add_challenge("h", &headers(r#"Digest realm="x""#), false)
+            .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::NotImplemented);
         let err = a
             .add_challenge("h", &headers(r#"Bearer service="x""#), false)
+            .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument);
         a.add_challenge(
@@ -454,6 +508,7 @@ mod tests {
             &headers(r#"Bearer realm="http://t/token",service="s""#),
             false,
         )
+        .await
         .unwrap();
         let err = a.refused(
             "h",

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use crated_core::{Error, Result};
+use futures::future::BoxFuture;
 use serde::Deserialize;
 
 /// A username and secret. An empty username with a secret is an identity
@@ -194,12 +195,31 @@ fn normalize_key(key: &str) -> String {
         .to_ascii_lowercase()
 }
 
+/// Credentials asked for when a registry host challenges, e.g. from the
+/// client of a transfer over its auth stream.
+pub trait CredentialSource: Send + Sync {
+    /// The credential for `host`, if the source has one.
+    fn credential<'a>(&'a self, host: &'a str) -> BoxFuture<'a, Option<Credential>>;
+}
+
 /// Where credentials for a registry host come from: an explicit credential
-/// used for every host (as ctr's `--user`), then a docker config.
-#[derive(Debug, Clone, Default)]
+/// used for every host (as ctr's `--user`), then a docker config, then a
+/// source asked when a host challenges.
+#[derive(Clone, Default)]
 pub struct Credentials {
     explicit: Option<Credential>,
     docker_config: Option<Arc<DockerConfig>>,
+    source: Option<Arc<dyn CredentialSource>>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("explicit", &self.explicit)
+            .field("docker_config", &self.docker_config.is_some())
+            .field("source", &self.source.is_some())
+            .finish()
+    }
 }
 
 impl Credentials {
@@ -212,15 +232,23 @@ impl Credentials {
     pub fn explicit(credential: Credential) -> Credentials {
         Credentials {
             explicit: Some(credential),
-            docker_config: None,
+            ..Credentials::default()
         }
     }
 
     /// Logins from `config`, by host.
     pub fn from_docker_config(config: DockerConfig) -> Credentials {
         Credentials {
-            explicit: None,
             docker_config: Some(Arc::new(config)),
+            ..Credentials::default()
+        }
+    }
+
+    /// Credentials asked of `source`, host by host, when a host challenges.
+    pub fn from_source(source: Arc<dyn CredentialSource>) -> Credentials {
+        Credentials {
+            source: Some(source),
+            ..Credentials::default()
         }
     }
 
@@ -230,11 +258,21 @@ impl Credentials {
         self
     }
 
-    /// The credential to use for `host`, if any.
+    /// The credential to use for `host` that is known without asking: the
+    /// explicit one, else the docker config's.
     pub fn for_host(&self, host: &str) -> Option<Credential> {
         self.explicit
             .clone()
             .or_else(|| self.docker_config.as_ref()?.credential(host))
+    }
+
+    /// The credential to use for `host`: [`Credentials::for_host`], else
+    /// what the source answers.
+    pub async fn lookup(&self, host: &str) -> Option<Credential> {
+        if let Some(known) = self.for_host(host) {
+            return Some(known);
+        }
+        self.source.as_ref()?.credential(host).await
     }
 }
 

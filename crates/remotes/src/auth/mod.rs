@@ -7,4 +7,4 @@ mod credentials;
 
 pub(crate) use authorizer::Authorizer;
 pub use challenge::{AuthScheme, Challenge, parse_www_authenticate};
-pub use credentials::{Credential, Credentials, DockerConfig};
+pub use credentials::{Credential, CredentialSource, Credentials, DockerConfig};

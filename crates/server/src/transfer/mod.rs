@@ -3,6 +3,7 @@
 //! the rest still download, all under a lease so garbage collection never
 //! sees half a pull.
 
+pub mod auth;
 pub mod progress;
 pub mod pull;
 pub mod push;
@@ -91,7 +92,7 @@ impl Transfer for TransferService {
             (s, d) if s == ImageStore::full_name() && d == OciRegistry::full_name() => {
                 let store: ImageStore = decode(&source)?;
                 let registry: OciRegistry = decode(&dest)?;
-                let resolver = pull::resolver(&registry)?;
+                let resolver = pull::resolver(&self.ctx, &ns, &registry).await?;
                 push::push(&self.ctx, &ns, store, registry, resolver, progress).await?;
                 Ok(Response::new(()))
             }

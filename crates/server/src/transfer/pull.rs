@@ -16,10 +16,12 @@ use crated_images::pipeline::{self, ContentSource, LayerGate, Resolved};
 use crated_images::walk::{self, PlatformChoice};
 use crated_images::{Platform, media};
 use crated_metadata::LeaseResource;
+use crated_remotes::auth::Credentials;
 use crated_remotes::{Fetcher, Resolver, ResolverOptions};
 use tokio::sync::{Semaphore, watch};
 
 use super::TransferContext;
+use super::auth::AuthStream;
 use super::progress::Progress;
 use crate::services::convert::descriptor_to_api;
 use crate::unpack::{LocalContent, LocalLayers, add_labels};
@@ -225,8 +227,9 @@ fn unpack_snapshotter(ctx: &TransferContext, u: &UnpackConfiguration) -> String 
 }
 
 /// A resolver configured as the client asked: hosts directory, plain
-/// HTTP, extra headers.
-pub fn resolver(registry: &OciRegistry) -> Result<Resolver> {
+/// HTTP, extra headers, and credentials asked on the client's auth stream
+/// (in namespace `ns`) when a registry host challenges.
+pub async fn resolver(ctx: &TransferContext, ns: &str, registry: &OciRegistry) -> Result<Resolver> {
     let mut options = ResolverOptions::default();
     if let Some(r) = &registry.resolver {
         if !r.host_dir.is_empty() {
@@ -236,6 +239,11 @@ pub fn resolver(registry: &OciRegistry) -> Result<Resolver> {
         options
             .headers
             .extend(r.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if !r.auth_stream.is_empty() {
+            let stream = ctx.streams.take(ns, &r.auth_stream).await?;
+            let source = AuthStream::new(stream, &registry.reference);
+            options = options.with_credentials(Credentials::from_source(Arc::new(source)));
+        }
     }
     Resolver::new(options)
 }
@@ -249,7 +257,7 @@ pub async fn pull(
     store: ImageStore,
     progress: Progress,
 ) -> Result<()> {
-    let resolver = resolver(&registry)?;
+    let resolver = resolver(ctx, ns, &registry).await?;
     progress
         .send("resolving", &registry.reference, 0, 0, None)
         .await;
