@@ -16,7 +16,7 @@ use crated_e2e::cri::{
     Network, container, container_status, pod_config, run_pod, sandbox_status, start_container,
     wait_exited, wait_log,
 };
-use crated_e2e::workload::mounts_under;
+use crated_e2e::workload::{bundle_dir, mounts_under, pid_alive, shim_pid, wait_pids_gone};
 
 /// A pod on the CNI bridge: an IP from the subnet, two containers that
 /// share its network (one reaches the other's server on localhost), the
@@ -276,4 +276,76 @@ fn cri_host_network_pod_and_refused_requests() {
         assert_eq!(err.code(), tonic::Code::NotFound);
     });
     assert_eq!(mounts_under(&[daemon.state()]), Vec::<String>::new());
+}
+
+/// A pod's containers run under the pause container's shim, as
+/// containerd's runc shim groups them by the sandbox id: one shim process
+/// for the pod, kept while any of its containers is left, gone once the
+/// pod is removed. Needs root.
+#[test]
+fn cri_pod_containers_share_one_shim() {
+    let network = Network::new(6);
+    let daemon = network.daemon();
+    runtime().block_on(async {
+        let client = connect_with(&daemon, Duration::from_secs(120)).await;
+        let mut rt = client.cri_runtime();
+        let config = pod_config("grouped", NamespaceMode::Pod as i32);
+        let pod = run_pod(&client, &config).await;
+        let first =
+            start_container(&client, &pod, &config, container("first", "exec sleep 300")).await;
+        let second = start_container(
+            &client,
+            &pod,
+            &config,
+            container("second", "exec sleep 300"),
+        )
+        .await;
+        // A shim joined by a later container writes only its address into
+        // that container's bundle, as containerd's runc shim does.
+        let address = |id: &str| {
+            let path = bundle_dir(&daemon, "k8s.io", id).join("address");
+            std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+        };
+        let pod_address = address(&pod);
+        assert_eq!(
+            (address(&first), address(&second)),
+            (pod_address.clone(), pod_address)
+        );
+        let pod_shim =
+            shim_pid(&daemon, "k8s.io", &pod).unwrap_or_else(|| panic!("no shim pid for {pod}"));
+
+        rt.stop_container(cri::StopContainerRequest {
+            container_id: first.clone(),
+            timeout: 0,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("StopContainer: {e}"));
+        rt.remove_container(cri::RemoveContainerRequest {
+            container_id: first.clone(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("RemoveContainer: {e}"));
+        assert!(
+            pid_alive(pod_shim),
+            "the pod's shim went with one of its containers"
+        );
+        assert_eq!(
+            container_status(&client, &second).await.state,
+            ContainerState::ContainerRunning as i32
+        );
+
+        rt.stop_pod_sandbox(cri::StopPodSandboxRequest {
+            pod_sandbox_id: pod.clone(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("StopPodSandbox: {e}"));
+        rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+            pod_sandbox_id: pod,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("RemovePodSandbox: {e}"));
+        let left = wait_pids_gone(&[pod_shim], Duration::from_secs(20));
+        assert!(left.is_empty(), "the pod's shim outlived the pod: {left:?}");
+    });
 }
