@@ -28,6 +28,20 @@ impl Config {
             .or_else(|| (self.version <= 1).then(|| self.plugins.get(id)).flatten())
     }
 
+    /// Plugin `<type_>.<id>`'s options as the plugin reads them: its
+    /// section ([`Config::plugin_config`]), except for the CRI plugin of a
+    /// file with containerd 2.x's `io.containerd.cri.v1.images` or
+    /// `io.containerd.cri.v1.runtime` sections, which are folded into its
+    /// section in the version 2 shape.
+    pub fn plugin_section(&self, type_: &str, id: &str) -> Option<toml::Value> {
+        if format!("{type_}.{id}") == crate::migrate::CRI
+            && let Some(folded) = crate::cri_v3::fold(|k| self.plugins.get(k))
+        {
+            return Some(folded);
+        }
+        self.plugin_config(type_, id).cloned()
+    }
+
     /// Decodes plugin `<type_>.<id>`'s section (see [`Config::plugin_config`])
     /// into its typed options; `Ok(None)` when the config has no section.
     pub fn decode_plugin_config<T: DeserializeOwned>(

@@ -30,6 +30,7 @@
 //! merged key by key recursively.
 
 mod access;
+mod cri_v3;
 pub mod duration;
 mod error;
 mod glob;

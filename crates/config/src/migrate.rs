@@ -47,9 +47,9 @@ const V1_IDS: [(&str, &str); 17] = [
     ("walking", "io.containerd.differ.v1.walking"),
 ];
 
-const CRI: &str = "io.containerd.grpc.v1.cri";
-const CRI_IMAGES: &str = "io.containerd.cri.v1.images";
-const CRI_RUNTIME: &str = "io.containerd.cri.v1.runtime";
+pub(crate) const CRI: &str = "io.containerd.grpc.v1.cri";
+pub(crate) const CRI_IMAGES: &str = "io.containerd.cri.v1.images";
+pub(crate) const CRI_RUNTIME: &str = "io.containerd.cri.v1.runtime";
 /// Top-level CRI keys that move to the image service.
 const IMAGE_KEYS: [&str; 6] = [
     "registry",
@@ -60,7 +60,7 @@ const IMAGE_KEYS: [&str; 6] = [
     "stats_collect_period",
 ];
 /// `containerd` sub-keys of the CRI section that move to the image service.
-const IMAGE_CONTAINERD_KEYS: [&str; 3] = [
+pub(crate) const IMAGE_CONTAINERD_KEYS: [&str; 3] = [
     "snapshotter",
     "disable_snapshot_annotations",
     "discard_unpacked_layers",
@@ -134,7 +134,7 @@ fn v1_to_v2(table: &mut Table, notes: &mut Vec<String>) {
     }
 }
 
-fn sub_table<'a>(table: &'a mut Table, key: &str) -> &'a mut Table {
+pub(crate) fn sub_table<'a>(table: &'a mut Table, key: &str) -> &'a mut Table {
     let entry = table
         .entry(key)
         .or_insert_with(|| Value::Table(Table::new()));

@@ -137,7 +137,7 @@ impl Daemon {
         if let Ok(mut list) = introspection.deprecations.lock() {
             *list = deprecations;
         }
-        let lookup = |t: &str, id: &str| config.plugin_config(t, id).cloned();
+        let lookup = |t: &str, id: &str| config.plugin_section(t, id);
         let settings = InitSettings {
             root: config.root.clone(),
             state: config.state.clone(),

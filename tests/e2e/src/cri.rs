@@ -63,13 +63,14 @@ impl Network {
     }
 
     /// A daemon whose CRI plugin uses this network and the stand-in pause
-    /// image, with the busybox and pause images imported into `k8s.io`.
+    /// image (set in containerd 2.x's `io.containerd.cri.v1.*` sections), with the busybox and pause images imported into `k8s.io`.
     pub fn daemon(&self) -> Daemon {
         let daemon = Daemon::builder()
             .clean_up_containers()
+            // containerd 2.x's layout of the CRI options in a version 3 file.
             .config_tail(&format!(
-                "[plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = {PAUSE:?}\n\
-                 [plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = {CNI_BIN:?}\n  conf_dir = {:?}\n",
+                "[plugins.\"io.containerd.cri.v1.images\".pinned_images]\n  sandbox = {PAUSE:?}\n\
+                 [plugins.\"io.containerd.cri.v1.runtime\".cni]\n  bin_dirs = [{CNI_BIN:?}]\n  conf_dir = {:?}\n",
                 self.conf_dir.path().display().to_string()
             ))
             .start();

@@ -38,6 +38,18 @@ impl LoadedConfig {
                     let uri = format!("{}.{}", p.plugin_type, p.id);
                     *key == uri || (source.version <= 1 && *key == p.id)
                 });
+                if let Some(folded) = raw
+                    .as_table()
+                    .and_then(|section| crate::cri_v3::fold_section(key, section))
+                {
+                    let cri = plugins
+                        .iter()
+                        .find(|p| format!("{}.{}", p.plugin_type, p.id) == crate::migrate::CRI);
+                    if let Some(cri) = cri {
+                        warnings.extend(check_cri_v3_section(source, key, cri, folded));
+                        continue;
+                    }
+                }
                 let Some(spec) = spec else {
                     // Names not of the `<type>.<id>` form are reported by
                     // the loader already.
@@ -90,6 +102,35 @@ impl LoadedConfig {
         }
         Ok(warnings)
     }
+}
+
+/// The warnings for containerd 2.x's CRI section `key` (image service or
+/// runtime), checked in the version 2 shape (`folded`) against the CRI
+/// plugin `cri`: keys it does not act on, and keys it does not have.
+fn check_cri_v3_section(
+    source: &crate::load::SourceFile,
+    key: &str,
+    cri: &PluginSpec<'_>,
+    folded: Table,
+) -> Vec<String> {
+    let mut unknown = Vec::new();
+    walk(
+        &folded,
+        &(cri.schema.known)(),
+        &mut Vec::new(),
+        &mut unknown,
+    );
+    let mut warnings = (cri.schema.inert)(Value::Table(folded));
+    warnings.extend(unknown.into_iter().map(|k| {
+        format!(
+            "unknown key in section [plugins.{key:?}] of {} is ignored: plugin {}.{} has no \
+             option {k:?} (in the version 2 shape)",
+            source.path.display(),
+            cri.plugin_type,
+            cri.id
+        )
+    }));
+    warnings
 }
 
 /// Collects the dotted paths of keys in `table` that `schema` lacks. An
@@ -253,6 +294,55 @@ mod tests {
             "{warnings:#?}"
         );
         assert!(warnings[2].contains("\"verbose\""), "{warnings:#?}");
+    }
+
+    #[test]
+    fn version_3_cri_sections_are_checked_as_the_cri_plugins() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            r#"version = 3
+[plugins."io.containerd.cri.v1.images"]
+  snapshotter = "native"
+  [plugins."io.containerd.cri.v1.images".pinned_images]
+    sandbox = "registry.k8s.io/pause:3.10"
+[plugins."io.containerd.cri.v1.runtime"]
+  enable_cdi = true
+  no_such_option = 1
+  [plugins."io.containerd.cri.v1.runtime".cni]
+    conf_dir = "/etc/cni/net.d"
+"#,
+        )
+        .unwrap();
+        let loaded = crate::Config::load(&path).unwrap();
+        let mut with_cri = specs();
+        with_cri.push(PluginSpec {
+            plugin_type: "io.containerd.grpc.v1",
+            id: "cri",
+            schema: PluginSchema::of::<super::super::CriConfig>(),
+        });
+        let warnings = loaded.check_plugins(&with_cri).unwrap();
+        assert_eq!(warnings.len(), 2, "{warnings:#?}");
+        assert!(
+            warnings.iter().any(|w| w.contains("enable_cdi")),
+            "{warnings:#?}"
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("io.containerd.cri.v1.runtime") && w.contains("no_such_option")),
+            "{warnings:#?}"
+        );
+        let cri: super::super::CriConfig = loaded
+            .config
+            .plugin_section("io.containerd.grpc.v1", "cri")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        assert_eq!(cri.sandbox_image, "registry.k8s.io/pause:3.10");
+        assert_eq!(cri.containerd.snapshotter, "native");
+        assert_eq!(cri.cni.conf_dir, "/etc/cni/net.d");
     }
 
     #[test]
