@@ -168,6 +168,21 @@ pub async fn run_pod(client: &Client, config: &PodSandboxConfig) -> String {
         .pod_sandbox_id
 }
 
+/// Stops and removes pod `pod`, as kubelet does when a pod goes.
+pub async fn stop_and_remove_pod(client: &Client, pod: &str) {
+    let mut rt = client.cri_runtime();
+    rt.stop_pod_sandbox(cri::StopPodSandboxRequest {
+        pod_sandbox_id: pod.into(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("StopPodSandbox {pod}: {e}"));
+    rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        pod_sandbox_id: pod.into(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("RemovePodSandbox {pod}: {e}"));
+}
+
 /// Creates and starts a container in pod `pod`.
 pub async fn start_container(
     client: &Client,

@@ -14,7 +14,7 @@ use crated_api::tonic;
 use crated_e2e::client::{connect_with, runtime};
 use crated_e2e::cri::{
     Network, container, container_status, pod_config, run_pod, sandbox_status, start_container,
-    wait_exited, wait_log,
+    stop_and_remove_pod, wait_exited, wait_log,
 };
 use crated_e2e::workload::{bundle_dir, mounts_under, pid_alive, shim_pid, wait_pids_gone};
 
@@ -335,16 +335,7 @@ fn cri_pod_containers_share_one_shim() {
             ContainerState::ContainerRunning as i32
         );
 
-        rt.stop_pod_sandbox(cri::StopPodSandboxRequest {
-            pod_sandbox_id: pod.clone(),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("StopPodSandbox: {e}"));
-        rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
-            pod_sandbox_id: pod,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("RemovePodSandbox: {e}"));
+        stop_and_remove_pod(&client, &pod).await;
         let left = wait_pids_gone(&[pod_shim], Duration::from_secs(20));
         assert!(left.is_empty(), "the pod's shim outlived the pod: {left:?}");
     });

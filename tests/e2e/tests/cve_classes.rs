@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use crated_api::cri::{self, NamespaceMode};
 use crated_e2e::client::{connect_with, runtime};
-use crated_e2e::cri::{Network, container, import_image, pod_config, run_pod, start_container};
+use crated_e2e::cri::{
+    Network, container, import_image, pod_config, run_pod, start_container, stop_and_remove_pod,
+};
 use crated_e2e::workload::{BusyboxRootfs, Cleanup, bundle_dir, ctr_run_sleeper};
 use crated_e2e::{Daemon, test_bytes};
 
@@ -266,15 +268,6 @@ fn host_files_through_image_volumes_cve_2022_23648() {
             !volumes.exists(),
             "the image volumes outlived their container"
         );
-        rt.stop_pod_sandbox(cri::StopPodSandboxRequest {
-            pod_sandbox_id: pod.clone(),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("StopPodSandbox: {e}"));
-        rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
-            pod_sandbox_id: pod,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("RemovePodSandbox: {e}"));
+        stop_and_remove_pod(&client, &pod).await;
     });
 }
