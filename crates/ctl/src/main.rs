@@ -20,6 +20,10 @@ use crate::context::Context;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let cli::Command::InternalLogger { path } = &cli.command {
+        // Run by the shim: no daemon, no async runtime.
+        return commands::internal_logger(path);
+    }
     init_logging(cli.global.debug);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
