@@ -118,6 +118,11 @@ pub enum Command {
     /// Manage snapshots.
     #[command(visible_alias = "snapshot")]
     Snapshots(SnapshotsArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// The logging program the shim runs for a container started detached
     /// (`binary://` log URI): appends its stdout and stderr to PATH as
     /// JSON lines.

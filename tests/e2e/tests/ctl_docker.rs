@@ -178,3 +178,29 @@ fn images_tag_rmi() {
         .ok()
         .stdout_lacks("mybox");
 }
+
+/// `completion SHELL` prints scripts generated from the command line's
+/// definitions; bash's parses (`bash -n`) and names the docker verbs.
+#[test]
+fn completions_parse() {
+    let bash = crated_e2e::Cmd::new(crated_e2e::cratectl_bin())
+        .args(["completion", "bash"])
+        .run()
+        .ok();
+    assert!(bash.stdout().contains("logs"), "the verbs are completed");
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("cratectl.bash");
+    std::fs::write(&script, bash.stdout()).unwrap();
+    crated_e2e::Cmd::new("bash")
+        .args(["-n"])
+        .args([&script])
+        .run()
+        .ok();
+    for shell in ["zsh", "fish"] {
+        let out = crated_e2e::Cmd::new(crated_e2e::cratectl_bin())
+            .args(["completion", shell])
+            .run()
+            .ok();
+        assert!(out.stdout().contains("cratectl"), "{shell}: {out:?}");
+    }
+}

@@ -75,6 +75,9 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
         Command::Tasks(command) => tasks::run(ctx, command).await,
         Command::Images(command) => images::run(ctx, command).await,
         Command::Snapshots(args) => snapshots::run(ctx, args).await,
+        Command::Completion { .. } => {
+            anyhow::bail!("completion runs before the async runtime")
+        }
         Command::InternalLogger { path } => {
             anyhow::bail!(
                 "internal-logger {} runs before the async runtime",
