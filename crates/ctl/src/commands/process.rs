@@ -302,6 +302,15 @@ impl Foreground {
     }
 }
 
+/// Whether `container`'s spec asks for a terminal.
+pub fn has_terminal(container: &crated_client::containers::Container) -> bool {
+    container
+        .spec()
+        .ok()
+        .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
+        .unwrap_or(false)
+}
+
 /// Writes `pid` to `path` atomically, as ctr's `--pid-file`.
 pub fn write_pid_file(path: &Path, pid: u32) -> Result<()> {
     let path =

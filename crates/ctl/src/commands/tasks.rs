@@ -32,11 +32,7 @@ pub async fn run(ctx: &Context, command: TasksCommand) -> Result<()> {
             let container = client.containers().get(&id).await.map_err(|err| {
                 hints::not_found(err, &ctx.command_line("containers ls"), "containers")
             })?;
-            let tty = container
-                .spec()
-                .ok()
-                .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
-                .unwrap_or(false);
+            let tty = super::process::has_terminal(&container);
             let process_io = super::process::new_io(&io, &id, tty, !detach)?;
             let code = super::run::start_task(
                 ctx,

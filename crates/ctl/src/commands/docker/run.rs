@@ -141,11 +141,7 @@ pub async fn start_detached(ctx: &Context, client: &Client, container: &Containe
             ctx.command_line(&format!("tasks start {}", container.id))
         )
     })?;
-    let tty = container
-        .spec()
-        .ok()
-        .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
-        .unwrap_or(false);
+    let tty = crate::commands::process::has_terminal(container);
     let stdio = crated_client::tasks::Stdio {
         stdin: String::new(),
         stdout: uri.clone(),
