@@ -136,10 +136,10 @@ pub struct RunArgs {
     /// Capabilities to drop, e.g. CHOWN (or ALL).
     #[arg(long)]
     pub cap_drop: Vec<String>,
-    /// Bind mounts, as HOST:CONTAINER[:ro|rw] (HOST an absolute path).
+    /// Bind mounts, as HOST:CONTAINER, HOST:CONTAINER:ro or HOST:CONTAINER:rw (HOST an absolute path).
     #[arg(short, long)]
     pub volume: Vec<String>,
-    /// tmpfs mounts, as CONTAINER[:OPTIONS], e.g. /run:size=64m.
+    /// tmpfs mounts, as CONTAINER or CONTAINER:OPTIONS, e.g. /run:size=64m.
     #[arg(long)]
     pub tmpfs: Vec<String>,
     /// Runtime name.
@@ -234,7 +234,7 @@ pub struct PsArgs {
     /// Print only the ids.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Filters: id=, name=, label=KEY[=VALUE], status=created|running|paused|exited,
+    /// Filters: id=, name=, label=KEY or label=KEY=VALUE, status=created, running, paused or exited,
     /// ancestor=IMAGE (repeatable; all must match).
     #[arg(short, long = "filter")]
     pub filters: Vec<String>,
