@@ -135,7 +135,7 @@ rootfs=$work/rootfs
 mkdir -p "$rootfs/bin" "$rootfs/proc" "$rootfs/dev" "$rootfs/sys" "$rootfs/tmp" "$rootfs/etc"
 cp /bin/busybox "$rootfs/bin/busybox"
 for cmd in sh echo cat ls id hostname uname sleep true; do ln -sf busybox "$rootfs/bin/$cmd"; done
-run "$cratectl" -a "$address" run --rm --rootfs "$rootfs" demo-dir /bin/sh -c 'echo "hello from a crated container: $(uname -s) $(id -u)"'
+run "$cratectl" -a "$address" containers run --rm --rootfs "$rootfs" demo-dir /bin/sh -c 'echo "hello from a crated container: $(uname -s) $(id -u)"'
 run ctr -a "$address" run --rm --rootfs "$rootfs" demo-ctr /bin/echo "hello from ctr through crated"
 image=$work/busybox.tar
 tar -C "$rootfs" -cf "$work/layer.tar" .
@@ -157,7 +157,7 @@ printf '{"imageLayoutVersion":"1.0.0"}' >"$work/oci/oci-layout"
 tar -C "$work/oci" -cf "$image" oci-layout index.json blobs
 run "$cratectl" -a "$address" images import "$image"
 run "$cratectl" -a "$address" images ls
-run "$cratectl" -a "$address" run --rm docker.io/library/demo-busybox:latest demo-image /bin/sh -c 'echo "hello from an image: $(ls /bin | wc -l) commands"'
+run "$cratectl" -a "$address" containers run --rm docker.io/library/demo-busybox:latest demo-image /bin/sh -c 'echo "hello from an image: $(ls /bin | wc -l) commands"'
 run "$cratectl" -a "$address" images rm docker.io/library/demo-busybox:latest
 rm -rf "$work"
 

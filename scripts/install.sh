@@ -9,6 +9,9 @@
 #                                                 the default goes next to it
 #                                                 as config.toml.default)
 #   <prefix>/share/doc/crated/README.md
+#   <prefix>/share/{bash-completion/completions,zsh/site-functions,fish/vendor_completions.d}/
+#                                                cratectl's completions
+#                                                (`cratectl completion SHELL`)
 #
 # Nothing is enabled or started: afterwards run
 #   systemctl daemon-reload && systemctl enable --now crated
@@ -70,6 +73,19 @@ sed -e "s|^ExecStart=.*|ExecStart=$prefix/bin/crated|" \
     "$repo/contrib/systemd/crated.service" > "$unitdir/crated.service"
 chmod 0644 "$unitdir/crated.service"
 install -m 0644 "$repo/README.md" "$docdir/README.md"
+
+completions=(
+  "bash:$destdir$prefix/share/bash-completion/completions/cratectl"
+  "zsh:$destdir$prefix/share/zsh/site-functions/_cratectl"
+  "fish:$destdir$prefix/share/fish/vendor_completions.d/cratectl.fish"
+)
+for entry in "${completions[@]}"; do
+  shell=${entry%%:*}
+  file=${entry#*:}
+  install -d -m 0755 "$(dirname "$file")"
+  "$bindir/cratectl" completion "$shell" > "$file"
+  chmod 0644 "$file"
+done
 
 config=$confdir/config.toml
 if [[ -e $config ]]; then

@@ -7,8 +7,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::args::{parse_bytes, parse_duration};
 
+mod docker;
 mod images_transfer;
 mod snapshots;
+
+pub use docker::{
+    DockerCommand, ExecArgs, KillArgs, LogsArgs, PsArgs, PullPolicy, RmArgs, RmiArgs,
+    RunArgs as DockerRunArgs, StopArgs, TagArgs,
+};
 
 pub use images_transfer::{
     ExportArgs, FetchArgs, ImagesTransferCommand, ImportArgs, MountArgs, PlatformsFlags,
@@ -34,11 +40,11 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Address of the daemon's gRPC socket.
+    /// Address of the daemon's gRPC socket (before the command, as with
+    /// ctr: `ps -a` is docker's --all).
     #[arg(
         short,
         long,
-        global = true,
         env = "CONTAINERD_ADDRESS",
         default_value = DEFAULT_ADDRESS
     )]
@@ -97,20 +103,45 @@ pub enum Command {
     /// Print events as they happen.
     #[command(visible_alias = "event")]
     Events(EventsArgs),
-    /// Run a container: create it, start its task, wait for it.
-    Run(Box<RunArgs>),
+    /// The docker-shaped verbs.
+    #[command(flatten)]
+    Docker(DockerCommand),
     /// Manage containers.
     #[command(subcommand, visible_aliases = ["c", "container"])]
     Containers(ContainersCommand),
     /// Manage tasks (the running processes of containers).
     #[command(subcommand, visible_aliases = ["t", "task"])]
     Tasks(TasksCommand),
-    /// Manage images.
-    #[command(subcommand, visible_aliases = ["i", "image"])]
-    Images(ImagesCommand),
+    /// List images (docker's `images`), or manage them.
+    #[command(visible_aliases = ["i", "image"], args_conflicts_with_subcommands = true)]
+    Images(ImagesArgs),
     /// Manage snapshots.
     #[command(visible_alias = "snapshot")]
     Snapshots(SnapshotsArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// The logging program the shim runs for a container started detached
+    /// (`binary://` log URI): appends its stdout and stderr to PATH as
+    /// JSON lines.
+    #[command(name = "internal-logger", hide = true)]
+    InternalLogger {
+        /// The log file.
+        path: PathBuf,
+    },
+}
+
+/// `images` arguments: a subcommand, or none to list images.
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Print only the references (without a subcommand).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// What to do; without one, list the images.
+    #[command(subcommand)]
+    pub command: Option<ImagesCommand>,
 }
 
 /// Options that shape a new container (`ctr`'s container flags).
@@ -250,6 +281,9 @@ pub struct RunArgs {
 /// `containers` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ContainersCommand {
+    /// Run a container the way `ctr run` does: `containers run [FLAGS]
+    /// IMAGE|ROOTFS ID [COMMAND]`: create it, start its task, wait for it.
+    Run(Box<RunArgs>),
     /// Create a container.
     Create(Box<ContainerFlags>),
     /// List containers.
@@ -629,7 +663,7 @@ mod tests {
     #[test]
     fn globals_go_before_or_after_the_command() {
         let cli = parse(&[
-            "-n", "foo", "content", "ls", "--format", "json", "-a", "/x.sock",
+            "-a", "/x.sock", "content", "ls", "--format", "json", "-n", "foo",
         ]);
         let cli = cli.map_err(|e| e.to_string());
         let Ok(cli) = cli else {
@@ -669,6 +703,7 @@ mod tests {
     #[test]
     fn run_takes_the_command_after_the_id() {
         let cli = parse(&[
+            "containers",
             "run",
             "--rm",
             "-t",
@@ -691,7 +726,7 @@ mod tests {
             "--rm",
         ]);
         let Ok(Cli {
-            command: Command::Run(args),
+            command: Command::Containers(ContainersCommand::Run(args)),
             ..
         }) = cli
         else {
@@ -717,10 +752,15 @@ mod tests {
 
     #[test]
     fn run_flags_that_conflict_or_are_missing() {
-        assert!(parse(&["run", "--rm", "-d", "img", "id"]).is_err());
-        assert!(parse(&["run", "img"]).is_err());
-        assert!(parse(&["run", "--seccomp-profile", "/p.json", "img", "id"]).is_err());
-        assert!(parse(&["run", "--memory-limit", "lots", "img", "id"]).is_err());
+        let ctr_run = |args: &[&str]| {
+            let mut all = vec!["c", "run"];
+            all.extend_from_slice(args);
+            parse(&all).is_err()
+        };
+        assert!(ctr_run(&["--rm", "-d", "img", "id"]));
+        assert!(ctr_run(&["img"]));
+        assert!(ctr_run(&["--seccomp-profile", "/p.json", "img", "id"]));
+        assert!(ctr_run(&["--memory-limit", "lots", "img", "id"]));
         assert!(
             parse(&["tasks", "exec", "web", "sh"]).is_err(),
             "--exec-id is required"
@@ -758,6 +798,93 @@ mod tests {
         };
         assert_eq!(signal.as_deref(), Some("KILL"));
         assert!(all);
+    }
+
+    #[test]
+    fn docker_run_takes_the_command_after_the_image() {
+        let cli = parse(&[
+            "run",
+            "--rm",
+            "-it",
+            "-e",
+            "A=1",
+            "-m",
+            "64m",
+            "--name",
+            "web",
+            "-v",
+            "/srv:/data:ro",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hi",
+            "--rm",
+        ]);
+        let Ok(Cli {
+            command: Command::Docker(DockerCommand::Run(args)),
+            ..
+        }) = cli
+        else {
+            panic!("{cli:?}");
+        };
+        assert!(args.rm && args.interactive && args.tty && !args.detach);
+        assert_eq!(args.image, "busybox");
+        assert_eq!(args.args, ["sh", "-c", "echo hi", "--rm"]);
+        assert_eq!(args.memory, Some(64 << 20));
+        assert_eq!(args.name.as_deref(), Some("web"));
+        assert_eq!(args.volume, ["/srv:/data:ro"]);
+        assert_eq!(args.pull, PullPolicy::Missing);
+        assert_eq!(args.ctr_only.given(), None);
+        let Ok(Cli {
+            command: Command::Docker(DockerCommand::Run(args)),
+            ..
+        }) = parse(&["run", "--rootfs", "/srv/root", "id", "true"])
+        else {
+            panic!("--rootfs parses, to be refused with a message");
+        };
+        assert_eq!(args.ctr_only.given(), Some("--rootfs"));
+        assert!(parse(&["run", "--pull", "sometimes", "busybox"]).is_err());
+        assert!(parse(&["run", "-d", "--rm", "busybox"]).is_err());
+    }
+
+    #[test]
+    fn docker_verbs_and_images_without_a_subcommand() {
+        assert!(parse(&["ps", "-a", "-q", "--filter", "status=exited"]).is_ok());
+        assert!(parse(&["stop", "-t", "3", "a", "b"]).is_ok());
+        assert!(parse(&["kill", "-s", "TERM", "a"]).is_ok());
+        assert!(parse(&["rm", "-f", "a"]).is_ok());
+        assert!(
+            parse(&[
+                "exec", "-it", "-e", "A=1", "-w", "/", "-u", "app", "a", "sh"
+            ])
+            .is_ok()
+        );
+        assert!(parse(&["exec", "a"]).is_err(), "a command is required");
+        assert!(parse(&["logs", "-f", "--tail", "5", "--since", "10m", "-t", "a"]).is_ok());
+        assert!(parse(&["rmi", "busybox"]).is_ok());
+        assert!(parse(&["tag", "busybox", "mine:1"]).is_ok());
+        assert!(parse(&["pull", "busybox"]).is_ok());
+        let Ok(Cli {
+            command:
+                Command::Images(ImagesArgs {
+                    quiet: true,
+                    command: None,
+                }),
+            ..
+        }) = parse(&["images", "-q"])
+        else {
+            panic!("images -q");
+        };
+        assert!(matches!(
+            parse(&["images", "ls"]),
+            Ok(Cli {
+                command: Command::Images(ImagesArgs {
+                    command: Some(ImagesCommand::Ls { .. }),
+                    ..
+                }),
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -20,6 +20,21 @@ use crate::context::Context;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let cli::Command::InternalLogger { path } = &cli.command {
+        // Run by the shim: no daemon, no async runtime.
+        return commands::internal_logger(path);
+    }
+    if let cli::Command::Completion { shell } = &cli.command {
+        // Generated from the clap definitions; needs no daemon.
+        use clap::CommandFactory;
+        clap_complete::generate(
+            *shell,
+            &mut Cli::command(),
+            "cratectl",
+            &mut std::io::stdout(),
+        );
+        return ExitCode::SUCCESS;
+    }
     init_logging(cli.global.debug);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -46,6 +46,16 @@ fn install_puts_binaries_unit_and_config_in_place() {
             .mode();
         assert_eq!(mode & 0o755, 0o755, "{}", path.display());
     }
+    for completion in [
+        "share/bash-completion/completions/cratectl",
+        "share/zsh/site-functions/_cratectl",
+        "share/fish/vendor_completions.d/cratectl.fish",
+    ] {
+        let path = prefix.join(completion);
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(text.contains("cratectl"), "{}", path.display());
+    }
     let unit_path = prefix.join("lib/systemd/system/crated.service");
     let unit = std::fs::read_to_string(&unit_path)
         .unwrap_or_else(|e| panic!("{}: {e}", unit_path.display()));

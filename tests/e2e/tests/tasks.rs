@@ -299,7 +299,7 @@ fn cratectl_tasks_both_shims() {
         let name = shim.name();
         let id = format!("cctl-{name}-rm");
         cleanup.add(&id);
-        let mut args: Vec<String> = vec!["run".into(), "--rm".into()];
+        let mut args: Vec<String> = vec!["containers".into(), "run".into(), "--rm".into()];
         args.extend(shim.run_flags());
         args.extend(
             [
@@ -322,7 +322,7 @@ fn cratectl_tasks_both_shims() {
 
         let id = format!("cctl-{name}-d");
         cleanup.add(&id);
-        let mut args: Vec<String> = vec!["run".into(), "-d".into()];
+        let mut args: Vec<String> = vec!["containers".into(), "run".into(), "-d".into()];
         args.extend(shim.run_flags());
         args.extend(["--rootfs", &rootfs.arg(), &id, "/bin/sleep", "300"].map(String::from));
         daemon
@@ -442,7 +442,7 @@ fn client_library_runs_a_task() {
     });
 }
 
-/// A TTY session through a pty (`script`): `cratectl run -t` (both shims)
+/// A TTY session through a pty (`script`): `cratectl containers run -t` (both shims)
 /// and `ctr run -t` with a shell, typed `echo hi; exit 5`: the output has
 /// `hi`, the exit code is 5. Needs root.
 #[test]
@@ -456,7 +456,7 @@ fn tty_session_through_a_pty() {
         sessions.push((
             id.clone(),
             format!(
-                "{} -a {} run -t --rm {} --rootfs {} {id} /bin/sh",
+                "{} -a {} containers run -t --rm {} --rootfs {} {id} /bin/sh",
                 crated_e2e::cratectl_bin().display(),
                 daemon.socket().display(),
                 shim.run_flags().join(" "),

@@ -235,7 +235,7 @@ mod tests {
     use clap::Parser;
 
     use super::*;
-    use crate::cli::{Cli, Command, ContentCommand, ImagesCommand};
+    use crate::cli::{Cli, Command, ContentCommand, ImagesArgs, ImagesCommand};
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_parse_from(std::iter::once("cratectl").chain(args.iter().copied()))
@@ -243,7 +243,10 @@ mod tests {
 
     fn transfer(args: &[&str]) -> ImagesTransferCommand {
         match parse(args).map(|cli| cli.command) {
-            Ok(Command::Images(ImagesCommand::Transfer(command))) => command,
+            Ok(Command::Images(ImagesArgs {
+                command: Some(ImagesCommand::Transfer(command)),
+                ..
+            })) => command,
             other => panic!("{args:?}: {other:?}"),
         }
     }
@@ -397,6 +400,12 @@ mod tests {
     #[test]
     fn the_other_images_commands_still_parse() {
         let cli = parse(&["images", "ls", "-q"]).map(|c| c.command);
-        assert!(matches!(cli, Ok(Command::Images(ImagesCommand::Ls { .. }))));
+        assert!(matches!(
+            cli,
+            Ok(Command::Images(ImagesArgs {
+                command: Some(ImagesCommand::Ls { .. }),
+                ..
+            }))
+        ));
     }
 }

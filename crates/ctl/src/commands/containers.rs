@@ -22,6 +22,7 @@ use crate::output::{print, print_json_go};
 pub async fn run(ctx: &Context, command: ContainersCommand) -> Result<()> {
     let client = ctx.connect().await?;
     match command {
+        ContainersCommand::Run(args) => run_cmd::run(ctx, &client, *args).await,
         ContainersCommand::Create(flags) => {
             run_cmd::create(ctx, &client, &flags, None).await?;
             Ok(())

@@ -10,18 +10,24 @@ use serde::Serialize;
 
 use super::{Reported, report};
 use crate::args::lease_label_args;
-use crate::cli::ImagesCommand;
+use crate::cli::{ImagesArgs, ImagesCommand};
 use crate::context::Context;
 use crate::hints;
 use crate::output::table::TabWriter;
 use crate::output::{human, json_time, print, print_json};
 
 /// Runs an `images` subcommand.
-pub async fn run(ctx: &Context, command: ImagesCommand) -> Result<()> {
+pub async fn run(ctx: &Context, args: ImagesArgs) -> Result<()> {
     let client = ctx.connect().await?;
+    let Some(command) = args.command else {
+        // docker's `images`.
+        return list(ctx, &client, args.quiet, &[]).await;
+    };
     match command {
         ImagesCommand::Ls { quiet, filters } => list(ctx, &client, quiet, &filters).await,
-        ImagesCommand::Rm { sync, references } => remove(&client, sync, &references).await,
+        ImagesCommand::Rm { sync, references } => {
+            remove(&client, sync, &references, Missing::Warn).await
+        }
         ImagesCommand::Tag {
             force,
             source,
@@ -106,7 +112,8 @@ async fn size_and_platforms(client: &Client, image: &Image) -> (i64, Vec<String>
     (size, platforms)
 }
 
-async fn list(ctx: &Context, client: &Client, quiet: bool, filters: &[String]) -> Result<()> {
+/// Lists images (`images ls`, `images`).
+pub async fn list(ctx: &Context, client: &Client, quiet: bool, filters: &[String]) -> Result<()> {
     let images = client.images().list(filters).await?;
     if quiet {
         let names: String = images.iter().map(|i| format!("{}\n", i.name)).collect();
@@ -148,9 +155,23 @@ async fn list(ctx: &Context, client: &Client, quiet: bool, filters: &[String]) -
     print(&tw.finish())
 }
 
-/// Deletes each image; a missing one is a warning, as in ctr. Only the
-/// last delete is synchronous.
-async fn remove(client: &Client, sync: bool, references: &[String]) -> Result<()> {
+/// What `remove` makes of an image that is not there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// A warning, exit status 0 (ctr's `images rm`).
+    Warn,
+    /// An error, exit status 1 (docker's and nerdctl's `rmi`).
+    Fail,
+}
+
+/// Deletes each image; a missing one is a warning or an error as `missing`
+/// says. Only the last delete is synchronous.
+pub async fn remove(
+    client: &Client,
+    sync: bool,
+    references: &[String],
+    missing: Missing,
+) -> Result<()> {
     let mut failed = false;
     for (i, reference) in references.iter().enumerate() {
         let last = i + 1 == references.len();
@@ -158,6 +179,7 @@ async fn remove(client: &Client, sync: bool, references: &[String]) -> Result<()
             Ok(()) => print(&format!("{reference}\n"))?,
             Err(err) if err.is_not_found() => {
                 eprintln!("cratectl: {reference}: image not found");
+                failed |= missing == Missing::Fail;
             }
             Err(err) => {
                 report(&anyhow::Error::from(err).context(format!("unable to delete {reference}")));
@@ -171,7 +193,8 @@ async fn remove(client: &Client, sync: bool, references: &[String]) -> Result<()
     Ok(())
 }
 
-async fn tag(
+/// Gives image `source` the names `targets` (`images tag`, `tag`).
+pub async fn tag(
     ctx: &Context,
     client: &Client,
     force: bool,

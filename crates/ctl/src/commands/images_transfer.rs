@@ -119,7 +119,8 @@ pub fn pull_options(
     Ok(options)
 }
 
-async fn pull_with_progress(
+/// Pulls `reference` with `options`, showing progress with `tracker`.
+pub async fn pull_with_progress(
     client: &Client,
     reference: &str,
     options: &PullOptions,
@@ -133,7 +134,8 @@ async fn pull_with_progress(
     result.with_context(|| format!("pulling {reference}"))
 }
 
-async fn pull(client: &Client, args: PullArgs) -> Result<()> {
+/// Pulls an image with progress (`images pull`, `pull`).
+pub async fn pull(client: &Client, args: PullArgs) -> Result<()> {
     let options = pull_options(
         &args.registry,
         &args.platforms,

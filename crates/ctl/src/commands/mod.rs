@@ -2,6 +2,7 @@
 
 mod containers;
 mod content;
+mod docker;
 mod events;
 mod images;
 mod images_transfer;
@@ -16,6 +17,8 @@ mod tasks;
 mod version;
 
 use anyhow::Result;
+
+pub use docker::internal_logger;
 
 use crate::cli::Command;
 use crate::context::Context;
@@ -67,10 +70,19 @@ pub async fn run(ctx: &Context, command: Command) -> Result<()> {
         Command::Content(command) => content::run(ctx, command).await,
         Command::Leases(command) => leases::run(ctx, command).await,
         Command::Events(args) => events::run(ctx, args).await,
-        Command::Run(args) => run::run(ctx, *args).await,
+        Command::Docker(command) => docker::run(ctx, command).await,
         Command::Containers(command) => containers::run(ctx, command).await,
         Command::Tasks(command) => tasks::run(ctx, command).await,
         Command::Images(command) => images::run(ctx, command).await,
         Command::Snapshots(args) => snapshots::run(ctx, args).await,
+        Command::Completion { .. } => {
+            anyhow::bail!("completion runs before the async runtime")
+        }
+        Command::InternalLogger { path } => {
+            anyhow::bail!(
+                "internal-logger {} runs before the async runtime",
+                path.display()
+            )
+        }
     }
 }

@@ -118,23 +118,40 @@ pub fn new_io(
             terminal: false,
         }));
     }
+    let stdin = if copy_stdin {
+        StdinMode::Copy
+    } else {
+        StdinMode::Open
+    };
     Ok(ProcessIo::Fifos(fifo_io(
         &flags.fifo_dir,
         id,
         terminal,
-        copy_stdin,
+        stdin,
     )?))
 }
 
+/// What a new process's stdin is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StdinMode {
+    /// A FIFO this process's stdin is copied to.
+    Copy,
+    /// A FIFO nobody writes to yet (ctr's detached processes, for attach).
+    Open,
+    /// None: the process reads end-of-file (docker without `-i`).
+    Closed,
+}
+
 /// FIFOs for process `id` under `dir`, copied to this process's stdio.
-pub fn fifo_io(dir: &Path, id: &str, terminal: bool, copy_stdin: bool) -> Result<Io> {
-    let fifos = FifoSet::create(dir, id, true, terminal).with_context(|| {
-        format!(
-            "creating IO FIFOs under {} (choose another directory with --fifo-dir)",
-            dir.display()
-        )
-    })?;
-    let mut streams = if copy_stdin {
+pub fn fifo_io(dir: &Path, id: &str, terminal: bool, stdin: StdinMode) -> Result<Io> {
+    let fifos =
+        FifoSet::create(dir, id, stdin != StdinMode::Closed, terminal).with_context(|| {
+            format!(
+                "creating IO FIFOs under {} (choose another directory with --fifo-dir)",
+                dir.display()
+            )
+        })?;
+    let mut streams = if stdin == StdinMode::Copy {
         Streams::stdio()
     } else {
         Streams::output_only()
@@ -283,6 +300,15 @@ impl Foreground {
         }
         Ok(status)
     }
+}
+
+/// Whether `container`'s spec asks for a terminal.
+pub fn has_terminal(container: &crated_client::containers::Container) -> bool {
+    container
+        .spec()
+        .ok()
+        .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
+        .unwrap_or(false)
 }
 
 /// Writes `pid` to `path` atomically, as ctr's `--pid-file`.

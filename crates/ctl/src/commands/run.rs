@@ -8,7 +8,7 @@ use crated_client::containers::{Container, Runtime};
 use crated_client::runtime_options;
 use crated_client::spec::{Seccomp, SpecBuilder, parse_mount};
 
-use super::process::{Foreground, Terminal, new_io, write_pid_file};
+use super::process::{Foreground, ProcessIo, Terminal, new_io, write_pid_file};
 use super::{Exit, tasks::delete_task_quietly};
 use crate::args::{annotation_args, label_args, parse_env_file};
 use crate::cli::{ContainerFlags, RunArgs};
@@ -159,16 +159,15 @@ pub async fn create(
         })
 }
 
-/// `cratectl run`.
-pub async fn run(ctx: &Context, args: RunArgs) -> Result<()> {
-    let client = ctx.connect().await?;
-    let container = create(ctx, &client, &args.container, Some(1024)).await?;
+/// `cratectl containers run`.
+pub async fn run(ctx: &Context, client: &Client, args: RunArgs) -> Result<()> {
+    let container = create(ctx, client, &args.container, Some(1024)).await?;
     let id = container.id.clone();
-    let result = run_task(ctx, &client, &container, &args).await;
+    let result = run_task(ctx, client, &container, &args).await;
     if args.rm {
         // --rm: whatever happened, remove the task, the container and its
         // snapshot.
-        delete_task_quietly(&client, &id, true).await;
+        delete_task_quietly(client, &id, true).await;
         if let Err(err) = client.delete_container(&id, true).await {
             super::report(&anyhow::Error::from(err).context(format!("removing container {id}")));
         }
@@ -188,35 +187,41 @@ async fn run_task(
     container: &Container,
     args: &RunArgs,
 ) -> Result<u32> {
+    let tty = args.container.tty;
+    let io = new_io(&args.io, &container.id, tty, !args.detach)?;
     start_task(
         ctx,
         client,
         container,
-        &args.io,
+        io,
+        args.io.pid_file.as_deref(),
         args.detach,
-        args.container.tty,
+        tty,
     )
     .await
 }
 
-/// Creates the task of `container`, starts it, and in the foreground waits
-/// for it and deletes it (`ctr run` / `ctr tasks start`). Returns the exit
-/// status (0 when detached).
+/// Creates the task of `container` with `io`, starts it, and in the
+/// foreground waits for it and deletes it (`ctr run` / `ctr tasks start`).
+/// Returns the exit status (0 when detached).
 pub async fn start_task(
     ctx: &Context,
     client: &Client,
     container: &Container,
-    io_flags: &crate::cli::TaskIoFlags,
+    io: ProcessIo,
+    pid_file: Option<&std::path::Path>,
     detach: bool,
     tty: bool,
 ) -> Result<u32> {
     let id = container.id.as_str();
-    let mut terminal = if detach {
-        Terminal::new(false)?
-    } else {
-        Terminal::new(tty)?
+    let mut io = io;
+    let mut terminal = match Terminal::new(tty && !detach) {
+        Ok(terminal) => terminal,
+        Err(err) => {
+            io.close();
+            return Err(err);
+        }
     };
-    let mut io = new_io(io_flags, id, tty, !detach)?;
     let pid = match client.create_task(container, io.stdio()).await {
         Ok(pid) => pid,
         Err(err) => {
@@ -228,7 +233,7 @@ pub async fn start_task(
         }
     };
     let foreground = (!detach).then(|| Foreground::wait_for(client, id, "", tty));
-    if let Some(path) = &io_flags.pid_file {
+    if let Some(path) = pid_file {
         write_pid_file(path, pid)?;
     }
     if let Err(err) = client.tasks().start(id, "").await {

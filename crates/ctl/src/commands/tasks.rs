@@ -15,7 +15,7 @@ use crated_client::tasks::{CgroupMetrics, Metric, Status};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::process::{Foreground, ProcessIo, Terminal, fifo_io};
+use super::process::{Foreground, ProcessIo, StdinMode, Terminal, fifo_io};
 use super::{Exit, Reported, report};
 use crate::args::parse_signal;
 use crate::cli::TasksCommand;
@@ -32,12 +32,18 @@ pub async fn run(ctx: &Context, command: TasksCommand) -> Result<()> {
             let container = client.containers().get(&id).await.map_err(|err| {
                 hints::not_found(err, &ctx.command_line("containers ls"), "containers")
             })?;
-            let tty = container
-                .spec()
-                .ok()
-                .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
-                .unwrap_or(false);
-            let code = super::run::start_task(ctx, &client, &container, &io, detach, tty).await?;
+            let tty = super::process::has_terminal(&container);
+            let process_io = super::process::new_io(&io, &id, tty, !detach)?;
+            let code = super::run::start_task(
+                ctx,
+                &client,
+                &container,
+                process_io,
+                io.pid_file.as_deref(),
+                detach,
+                tty,
+            )
+            .await?;
             exit_with(code)
         }
         TasksCommand::Ls { quiet } => list(ctx, &client, quiet).await,
@@ -63,6 +69,11 @@ pub async fn run(ctx: &Context, command: TasksCommand) -> Result<()> {
                 log_uri,
                 user,
                 env,
+                stdin: if detach {
+                    StdinMode::Open
+                } else {
+                    StdinMode::Copy
+                },
             };
             exec(ctx, &client, &id, args, options).await
         }
@@ -123,7 +134,7 @@ pub async fn run(ctx: &Context, command: TasksCommand) -> Result<()> {
 }
 
 /// Ends the command with the process's exit status.
-fn exit_with(code: u32) -> Result<()> {
+pub fn exit_with(code: u32) -> Result<()> {
     if code != 0 {
         return Err(Exit(code).into());
     }
@@ -265,7 +276,7 @@ async fn remove(
 }
 
 /// SIGKILL and wait for the exit (containerd's `WithProcessKill`).
-async fn kill_and_wait(client: &Client, id: &str, exec_id: &str, all: bool) -> Result<()> {
+pub async fn kill_and_wait(client: &Client, id: &str, exec_id: &str, all: bool) -> Result<()> {
     let tasks = client.tasks();
     let waiter = {
         let (tasks, id, exec_id) = (tasks.clone(), id.to_string(), exec_id.to_string());
@@ -343,16 +354,26 @@ async fn ps(ctx: &Context, client: &Client, id: &str) -> Result<()> {
     print(&tw.finish())
 }
 
-/// Options of `tasks exec`.
-struct ExecOptions {
-    cwd: Option<String>,
-    tty: bool,
-    detach: bool,
-    exec_id: String,
-    fifo_dir: std::path::PathBuf,
-    log_uri: Option<String>,
-    user: Option<String>,
-    env: Vec<String>,
+/// Options of an exec (`tasks exec`, `exec`).
+pub struct ExecOptions {
+    /// Working directory.
+    pub cwd: Option<String>,
+    /// Allocate a terminal.
+    pub tty: bool,
+    /// Return once the process started.
+    pub detach: bool,
+    /// The process's id within the task.
+    pub exec_id: String,
+    /// Where the FIFOs go.
+    pub fifo_dir: std::path::PathBuf,
+    /// A log URI instead of FIFOs.
+    pub log_uri: Option<String>,
+    /// The user to run as.
+    pub user: Option<String>,
+    /// Environment variables to add.
+    pub env: Vec<String>,
+    /// What stdin is.
+    pub stdin: StdinMode,
 }
 
 /// The user database of a container's root filesystem.
@@ -379,7 +400,9 @@ async fn container_users(
     Ok(UserDb::default())
 }
 
-async fn exec(
+/// Runs `args` in the task of container `id` as `options` say; in the
+/// foreground ends with the process's exit status.
+pub async fn exec(
     ctx: &Context,
     client: &Client,
     id: &str,
@@ -418,7 +441,7 @@ async fn exec(
             &options.fifo_dir,
             exec_id,
             options.tty,
-            !options.detach,
+            options.stdin,
         )?),
     };
     let mut terminal = Terminal::new(options.tty && !options.detach)?;

@@ -1,4 +1,4 @@
-//! `cratectl run`, `containers` and `tasks` against a real crated running
+//! `cratectl containers run`, `containers` and `tasks` against a real crated running
 //! containerd's Go shim, from busybox root filesystem directories.
 //!
 //! **Needs root**: every test starts crated (see `common::daemon`), whose
@@ -29,6 +29,7 @@ fn run_rm_captures_output_and_propagates_the_exit_code() {
     let rootfs = daemon.rootfs("rootfs");
     let fifo = fifo_arg(&daemon);
     let out = daemon.cratectl(&[
+        "containers",
         "run",
         "--rm",
         "--fifo-dir",
@@ -47,6 +48,7 @@ fn run_rm_captures_output_and_propagates_the_exit_code() {
     let out = daemon
         .cratectl_stdin(
             &[
+                "containers",
                 "run",
                 "--rm",
                 "--fifo-dir",
@@ -72,6 +74,7 @@ fn run_rm_cleans_up_when_the_process_cannot_start() {
     let fifo = fifo_arg(&daemon);
     let out = daemon
         .cratectl(&[
+            "containers",
             "run",
             "--rm",
             "--fifo-dir",
@@ -88,7 +91,15 @@ fn run_rm_cleans_up_when_the_process_cannot_start() {
     assert!(daemon.ids("tasks").is_empty());
     // Bad input is a clear error with a hint.
     let out = daemon
-        .cratectl(&["run", "--rm", "--rootfs", "/no/such/dir", "x", "true"])
+        .cratectl(&[
+            "containers",
+            "run",
+            "--rm",
+            "--rootfs",
+            "/no/such/dir",
+            "x",
+            "true",
+        ])
         .fails();
     assert!(out.stderr.contains("not a directory"), "{out:?}");
     let out = daemon.cratectl(&["tasks", "kill", "ghost"]).fails();
@@ -97,7 +108,16 @@ fn run_rm_cleans_up_when_the_process_cannot_start() {
         "{out:?}"
     );
     let out = daemon
-        .cratectl(&["run", "--rm", "-d", "--rootfs", "/", "x", "true"])
+        .cratectl(&[
+            "containers",
+            "run",
+            "--rm",
+            "-d",
+            "--rootfs",
+            "/",
+            "x",
+            "true",
+        ])
         .fails();
     assert!(out.stderr.contains("cannot be used with"), "{out:?}");
 }
@@ -109,6 +129,7 @@ fn detached_task_exec_ps_kill_wait_rm() {
     let fifo = fifo_arg(&daemon);
     daemon
         .cratectl(&[
+            "containers",
             "run",
             "-d",
             "--fifo-dir",
@@ -249,6 +270,7 @@ fn pause_resume_and_metrics() {
     let fifo = fifo_arg(&daemon);
     daemon
         .cratectl(&[
+            "containers",
             "run",
             "-d",
             "--fifo-dir",
@@ -321,6 +343,7 @@ fn spec_options_reach_the_container() {
                   touch /rootfs-write 2>/dev/null || echo read-only; pwd";
     let out = daemon
         .cratectl(&[
+            "containers",
             "run",
             "--rm",
             "--fifo-dir",
@@ -377,6 +400,7 @@ fn spec_options_reach_the_container() {
     let ns = std::fs::read_link("/proc/self/ns/net").unwrap();
     let out = daemon
         .cratectl(&[
+            "containers",
             "run",
             "--rm",
             "--fifo-dir",
@@ -395,6 +419,7 @@ fn spec_options_reach_the_container() {
     // --privileged: every host device.
     let out = daemon
         .cratectl(&[
+            "containers",
             "run",
             "--rm",
             "--fifo-dir",
@@ -527,6 +552,7 @@ fn tty_session_through_a_pty() {
     let slave = std::fs::File::from(pty.slave);
     let mut cmd = daemon
         .cratectl_cmd(&[
+            "containers",
             "run",
             "--rm",
             "-t",
@@ -580,6 +606,7 @@ fn signals_to_cratectl_reach_the_container() {
     let fifo = fifo_arg(&daemon);
     let mut child = daemon
         .cratectl_cmd(&[
+            "containers",
             "run",
             "--rm",
             "--fifo-dir",

@@ -1,4 +1,4 @@
-//! `cratectl run` from an image and `cratectl images ls|rm|tag|label|check`,
+//! `cratectl containers run` from an image and `cratectl images ls|rm|tag|label|check`,
 //! against a real crated running containerd's Go shim. The image is made in
 //! the test: its config and manifest are written to the content store and
 //! its single layer is committed as a snapshot named by its chain id,
@@ -155,12 +155,21 @@ fn run_from_an_image_and_manage_images() {
 
     // The image's Cmd, Env, WorkingDir and User.
     let out = daemon
-        .cratectl(&["run", "--rm", "--fifo-dir", &fifo, IMAGE, "i1"])
+        .cratectl(&[
+            "containers",
+            "run",
+            "--rm",
+            "--fifo-dir",
+            &fifo,
+            IMAGE,
+            "i1",
+        ])
         .ok();
     assert_eq!(out.stdout(), "hello from /home/app as app\n");
     // Arguments replace the command; the snapshot is writable and private.
     let out = daemon
         .cratectl(&[
+            "containers",
             "run",
             "--rm",
             "--fifo-dir",
@@ -189,6 +198,7 @@ fn run_from_an_image_and_manage_images() {
     // A detached container from the image: record, labels, snapshot.
     daemon
         .cratectl(&[
+            "containers",
             "run",
             "-d",
             "--fifo-dir",
@@ -225,7 +235,14 @@ fn run_from_an_image_and_manage_images() {
 
     // Errors name what to do.
     let out = daemon
-        .cratectl(&["run", "--rm", "test.local/none:1", "i4", "true"])
+        .cratectl(&[
+            "containers",
+            "run",
+            "--rm",
+            "test.local/none:1",
+            "i4",
+            "true",
+        ])
         .fails();
     assert!(
         out.stderr.contains("not found") && out.stderr.contains("images ls"),
@@ -233,6 +250,7 @@ fn run_from_an_image_and_manage_images() {
     );
     let out = daemon
         .cratectl(&[
+            "containers",
             "run",
             "--rm",
             "--snapshotter",
