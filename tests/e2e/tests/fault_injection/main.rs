@@ -13,7 +13,7 @@
 //! interrupted can be done again.
 //!
 //! The run is seeded: the seed is printed and `CRATED_FAULT_SEED=<seed>`
-//! replays it. `CRATED_FAULT_POINTS` sets the number of kill points (20 by
+//! replays it. `CRATED_FAULT_POINTS` sets the number of kill points (30 by
 //! default, the short form CI runs; `scripts/fault-injection.sh` runs the
 //! long form). The last line printed is the summary: kill points, losses,
 //! leaks, failed requests.
@@ -29,7 +29,7 @@ use world::World;
 use crated_e2e::faults::{Rng, Tally, count_from_env, seed_from_env};
 
 /// Kill points of the short form.
-const SHORT_FORM_POINTS: usize = 20;
+const SHORT_FORM_POINTS: usize = 30;
 
 /// SIGKILLs the daemon or a shim at `CRATED_FAULT_POINTS` random points and
 /// checks, after each, that nothing was lost or leaked. Needs root.
