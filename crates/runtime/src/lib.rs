@@ -9,6 +9,9 @@ pub mod bundle;
 pub mod manager;
 pub mod shim;
 pub mod shim_log;
+pub mod watch;
 
-pub use manager::{CreateOptions, DeadTask, ManagerConfig, Recovery, ShimManager, ShimTimeouts};
+pub use manager::{
+    CreateOptions, DeadHandler, DeadTask, ManagerConfig, Recovery, ShimManager, ShimTimeouts,
+};
 pub use shim::Shim;

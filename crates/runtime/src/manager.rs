@@ -115,10 +115,15 @@ fn kill_shim_group(pid: i32) {
     }
 }
 
+/// What the daemon does with a task whose shim died while it ran (publish
+/// its exit and delete).
+pub type DeadHandler = Arc<dyn Fn(DeadTask) + Send + Sync>;
+
 /// Starts, tracks and cleans up shims.
 pub struct ShimManager {
     config: ManagerConfig,
     shims: Mutex<HashMap<(String, String), Arc<Shim>>>,
+    on_dead: Mutex<Option<DeadHandler>>,
 }
 
 /// containerd's prefix of an error starting a task's shim; clients such as
@@ -138,10 +143,25 @@ impl ShimManager {
         ShimManager {
             config,
             shims: Mutex::new(HashMap::new()),
+            on_dead: Mutex::new(None),
         }
     }
 
-    fn shims(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<Shim>>> {
+    /// Sets what happens to a task whose shim dies while the daemon runs,
+    /// after the manager cleaned it up (see [`crate::watch`]).
+    pub fn on_dead(&self, handler: impl Fn(DeadTask) + Send + Sync + 'static) {
+        *self.on_dead.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(handler));
+    }
+
+    /// The handler [`ShimManager::on_dead`] set.
+    pub(crate) fn dead_handler(&self) -> Option<DeadHandler> {
+        self.on_dead
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn shims(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Arc<Shim>>> {
         self.shims.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -208,6 +228,7 @@ impl ShimManager {
                     manager
                         .shims()
                         .insert((ns.clone(), id.clone()), shim.clone());
+                    crate::watch::spawn(&manager, shim.clone());
                     Ok((shim, pid))
                 }
                 Err(e) => {
@@ -323,10 +344,12 @@ impl ShimManager {
         req.id = id.to_string();
         let resp = match shim.delete(&req).await {
             Ok(resp) => {
+                shim.mark_closing();
                 self.stop_shim(&shim).await;
                 resp
             }
             Err(e) if e.kind() == ErrorKind::Unavailable => {
+                shim.mark_closing();
                 tracing::warn!(namespace = ns, id, error = %e, "shim gone; cleaning up");
                 self.cleanup_dead(&shim.bundle, &shim.binary).await
             }
@@ -337,7 +360,11 @@ impl ShimManager {
         Ok(resp)
     }
 
-    async fn cleanup_dead(&self, bundle: &Bundle, binary: &std::path::Path) -> api::DeleteResponse {
+    pub(crate) async fn cleanup_dead(
+        &self,
+        bundle: &Bundle,
+        binary: &std::path::Path,
+    ) -> api::DeleteResponse {
         match self.delete_shim(binary, bundle).await {
             Ok(bytes) => api::DeleteResponse::parse_from_bytes(&bytes).unwrap_or_else(|e| {
                 tracing::warn!(id = %bundle.id, error = %e, "shim delete printed no DeleteResponse");
@@ -357,7 +384,8 @@ impl ShimManager {
     /// or a Create that a crash interrupted) is shut down, its runtime
     /// container and mounts removed with `shim delete`, and its bundle
     /// deleted.
-    pub async fn recover(&self) -> Recovery {
+    /// Each reconnected shim is watched from then on (see [`crate::watch`]).
+    pub async fn recover(self: &Arc<Self>) -> Recovery {
         let mut found = Recovery::default();
         for (ns, id) in Bundle::list(&self.config.state) {
             let bundle = Bundle::at(&self.config.root, &self.config.state, &ns, &id);
@@ -390,8 +418,9 @@ impl ShimManager {
                                     exit: exit_of(&state),
                                 });
                             }
-                            self.shims()
-                                .insert((ns.clone(), id.clone()), Arc::new(shim));
+                            let shim = Arc::new(shim);
+                            self.shims().insert((ns.clone(), id.clone()), shim.clone());
+                            crate::watch::spawn(self, shim);
                             continue;
                         }
                         Err(e) => {

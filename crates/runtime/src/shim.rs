@@ -2,6 +2,7 @@
 //! service name the shim serves.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crated_api::ttrpc::api;
@@ -26,6 +27,9 @@ pub struct Shim {
     /// The address it serves on.
     pub address: String,
     _log: Option<crate::shim_log::ShimLog>,
+    /// Set once the daemon itself is taking the shim down (Delete), so its
+    /// closing connection is not taken for a death.
+    closing: AtomicBool,
 }
 
 /// Maps a ttrpc failure to an error with containerd's kind.
@@ -70,6 +74,7 @@ impl Shim {
             binary,
             address: bootstrap.address.clone(),
             _log: None,
+            closing: AtomicBool::new(false),
         })
     }
 
@@ -77,6 +82,16 @@ impl Shim {
     pub fn with_log(mut self, log: Option<crate::shim_log::ShimLog>) -> Self {
         self._log = log;
         self
+    }
+
+    /// Marks the shim as being taken down by the daemon.
+    pub(crate) fn mark_closing(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the daemon is taking the shim down.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
     }
 
     /// The task API the shim serves.

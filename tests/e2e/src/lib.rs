@@ -19,3 +19,4 @@ pub use crated_testkit::{
 
 pub mod client;
 pub mod cri;
+pub mod faults;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crated_e2e::workload::{
     BusyboxRootfs, Cleanup, bundle_dir, ctr_run_sleeper, ctr_tasks, expect_shim_pid,
-    find_shim_process, mounts_under, pid_alive, wait_pids_gone,
+    find_shim_process, import_image, mounts_under, pid_alive, wait_pids_gone,
 };
 use crated_e2e::{Daemon, Events, wait_until};
 use nix::sys::signal::Signal;
@@ -173,4 +173,60 @@ fn exits_while_the_daemon_was_down_are_published() {
     assert!(exit.contains(&id), "{exit}");
     assert!(exit.contains("137"), "exit status 137 expected: {exit}");
     events.stop();
+}
+
+/// A shim SIGKILLed while the daemon runs (not across a restart): the
+/// daemon notices, publishes `/tasks/exit` and `/tasks/delete` for its
+/// task, and removes what the shim left: the runtime's container (so the
+/// container's process goes too), the rootfs mount and the bundle; the
+/// container record stays and can be removed. Needs root.
+#[test]
+fn a_shim_killed_while_the_daemon_runs_is_cleaned_up_and_its_exit_published() {
+    let daemon = Daemon::start();
+    let rootfs = BusyboxRootfs::new();
+    let image = "docker.io/library/e2e-dead-shim:1";
+    import_image(&daemon, &rootfs, image);
+    let id = format!("dead-shim-{}", std::process::id());
+    let mut cleanup = Cleanup::new(&daemon, NS);
+    cleanup.add(&id);
+    daemon
+        .ctr_cmd(&["run", "-d", image, &id, "/bin/sleep", "300"])
+        .timeout(Duration::from_secs(60))
+        .run()
+        .ok();
+    let shim = expect_shim_pid(&daemon, NS, &id);
+    cleanup.shim(shim);
+    let init = ctr_tasks(&daemon, NS)
+        .into_iter()
+        .find(|(t, _, _)| *t == id)
+        .map(|(_, pid, _)| pid)
+        .unwrap_or_else(|| panic!("task {id} not listed"));
+    let bundle = bundle_dir(&daemon, NS, &id);
+    assert!(
+        !mounts_under(std::slice::from_ref(&bundle)).is_empty(),
+        "the running task's rootfs is mounted"
+    );
+    let events = Events::start(&daemon);
+    crated_e2e::cmd::signal_pid(shim, Signal::SIGKILL);
+    let exit = events.expect(NS, "/tasks/exit");
+    assert!(exit.contains(&id), "{exit}");
+    let delete = events.expect(NS, "/tasks/delete");
+    assert!(delete.contains(&id), "{delete}");
+    events.stop();
+    assert!(
+        wait_pids_gone(&[init], Duration::from_secs(10)).is_empty(),
+        "the container's init {init} outlived its dead shim"
+    );
+    assert!(!bundle.exists(), "bundle {} left", bundle.display());
+    assert!(
+        mounts_under(std::slice::from_ref(&bundle)).is_empty(),
+        "rootfs still mounted"
+    );
+    let runc_state = daemon.state().join("runc").join(NS).join(&id);
+    assert!(!runc_state.exists(), "runtime container {id} left");
+    assert!(
+        !ctr_tasks(&daemon, NS).iter().any(|(t, _, _)| *t == id),
+        "task {id} still listed"
+    );
+    daemon.ctr(&["containers", "rm", &id]).ok();
 }

@@ -61,3 +61,14 @@ pub fn publish_recovered(events: &Exchange, recovery: Recovery) {
     out.extend(recovery.exited.iter().map(exit_event));
     events.publish_when_subscribed(out, RECOVERED_HOLD);
 }
+
+/// Publishes `/tasks/exit` and `/tasks/delete` for a task whose shim died
+/// while the daemon ran (the manager already cleaned it up), as containerd
+/// does after a dead shim.
+pub fn publish_dead(events: &Exchange, task: &DeadTask) {
+    for (ns, topic, event) in [exit_event(task), delete_event(task)] {
+        if let Err(e) = events.publish(&ns, &topic, event) {
+            tracing::warn!(namespace = %ns, id = %task.id, %topic, error = %e, "publishing the exit of a dead shim");
+        }
+    }
+}

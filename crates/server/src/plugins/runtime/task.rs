@@ -81,19 +81,23 @@ fn init(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
             e,
         )
     })?;
-    let manager = crated_runtime::ShimManager::new(crated_runtime::ManagerConfig {
-        root: ctx.root.clone(),
-        state: ctx.state.clone(),
-        daemon: crated_runtime::binary::DaemonAddresses {
-            grpc: ctx.daemon.grpc_address.clone(),
-            ttrpc: ctx.daemon.ttrpc_address.clone(),
-            publish_binary,
-            debug: ctx.daemon.debug,
+    let manager = Arc::new(crated_runtime::ShimManager::new(
+        crated_runtime::ManagerConfig {
+            root: ctx.root.clone(),
+            state: ctx.state.clone(),
+            daemon: crated_runtime::binary::DaemonAddresses {
+                grpc: ctx.daemon.grpc_address.clone(),
+                ttrpc: ctx.daemon.ttrpc_address.clone(),
+                publish_binary,
+                debug: ctx.daemon.debug,
+            },
+            runtime_paths: resolve_runtime_paths(config.runtime_paths.into_iter().collect()),
+            timeouts: ctx.daemon.shim_timeouts,
         },
-        runtime_paths: resolve_runtime_paths(config.runtime_paths.into_iter().collect()),
-        timeouts: ctx.daemon.shim_timeouts,
-    });
+    ));
     let events: Arc<Exchange> = ctx.plugins.first(EVENT)?;
+    let exchange = events.clone();
+    manager.on_dead(move |task| crate::services::task_events::publish_dead(&exchange, &task));
     let recovery = tokio::runtime::Handle::try_current()
         .map_err(|e| {
             crated_core::Error::with_source(
@@ -104,7 +108,7 @@ fn init(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
         })?
         .block_on(manager.recover());
     crate::services::task_events::publish_recovered(&events, recovery);
-    Ok(Arc::new(Arc::new(manager)))
+    Ok(Arc::new(manager))
 }
 
 #[cfg(test)]
