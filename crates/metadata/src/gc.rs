@@ -456,6 +456,30 @@ mod tests {
         w.commit(0, "", labels).unwrap()
     }
 
+    /// Creates image `name` in namespace `ns` pointing at `target`.
+    fn image(e: &Env, name: &str, target: &str) -> Images {
+        let images = Images::new(e.db.clone());
+        let target = Descriptor {
+            media_type: "m".into(),
+            digest: target.into(),
+            size: 9,
+            annotations: HashMap::new(),
+        };
+        images
+            .create(
+                "ns",
+                Image {
+                    name: name.into(),
+                    labels: HashMap::new(),
+                    target,
+                    created_at: Utc::now(),
+                    updated_at: Utc::now(),
+                },
+            )
+            .unwrap();
+        images
+    }
+
     #[test]
     fn images_keep_their_reference_chain_and_the_rest_goes() {
         let e = env();
@@ -468,25 +492,7 @@ mod tests {
             None,
         );
         let orphan = blob(&e, "ns", b"orphan-blob", HashMap::new(), None);
-        let images = Images::new(e.db.clone());
-        let target = Descriptor {
-            media_type: "m".into(),
-            digest: manifest.clone(),
-            size: 9,
-            annotations: HashMap::new(),
-        };
-        images
-            .create(
-                "ns",
-                Image {
-                    name: "img".into(),
-                    labels: HashMap::new(),
-                    target,
-                    created_at: Utc::now(),
-                    updated_at: Utc::now(),
-                },
-            )
-            .unwrap();
+        let images = image(&e, "img", &manifest);
         let stats = collect(&e.db, &e.content, &e.snapshots).unwrap();
         assert_eq!(stats.content, 1);
         assert!(e.content.info("ns", &layer).is_ok());
@@ -592,24 +598,7 @@ mod tests {
             None,
         );
         let orphan = blob(&e, "ns", b"orphan-blob", HashMap::new(), None);
-        let target = Descriptor {
-            media_type: "m".into(),
-            digest: manifest.clone(),
-            size: 9,
-            annotations: HashMap::new(),
-        };
-        Images::new(e.db.clone())
-            .create(
-                "ns",
-                Image {
-                    name: "img".into(),
-                    labels: HashMap::new(),
-                    target,
-                    created_at: Utc::now(),
-                    updated_at: Utc::now(),
-                },
-            )
-            .unwrap();
+        image(&e, "img", &manifest);
         let m = Node::Content("ns".into(), manifest);
         let l = Node::Content("ns".into(), layer);
         let expected = vec![
