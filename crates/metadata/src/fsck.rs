@@ -1,16 +1,18 @@
-//! Consistency checks between the content records and the shared blob
-//! store, for `crated fsck` and the daemon's startup reconcile: blobs on
-//! disk that no namespace records (collectable bytes), and records whose
-//! blob is gone (corruption).
+//! Consistency checks between the records and the stores, for `crated
+//! fsck` and the daemon's startup reconcile: blobs and backend snapshots
+//! that no record holds (collectable), and records whose blob or backend
+//! snapshot is gone (corruption). Meant for a stopped daemon: a write in
+//! flight has its bytes or backend snapshot before its record.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crated_core::{ErrorKind, Result};
 use redb::ReadableTable;
 
 use crate::content::NamespacedContent;
-use crate::db::{CONTENT, db_err};
+use crate::db::{CONTENT, SNAPSHOTS, db_err, decode};
 use crate::keys;
+use crate::snapshots::{NamespacedSnapshots, SnapshotRecord};
 
 /// One inconsistency between the records and the blob store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,11 +85,126 @@ pub fn repair_blobs(content: &NamespacedContent, findings: &[BlobFinding]) -> Re
     content.remove_unreferenced(&digests)
 }
 
+/// One inconsistency between the snapshot records and a snapshotter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnapshotFinding {
+    /// A backend snapshot no record holds, directly or as the parent of a
+    /// held one: nothing can reach it.
+    Unrecorded {
+        /// The snapshotter.
+        snapshotter: String,
+        /// The backend's own key.
+        backend_key: String,
+    },
+    /// A record whose backend snapshot is gone: mounts of it fail.
+    MissingBackend {
+        /// The namespace holding the record.
+        namespace: String,
+        /// The snapshotter.
+        snapshotter: String,
+        /// The key clients use.
+        key: String,
+        /// The backend key the record names.
+        backend_key: String,
+    },
+}
+
+/// Compares every namespace's snapshot records with each snapshotter.
+/// Unrecorded snapshots come children first, the order removal needs.
+pub fn check_snapshots(
+    db: &crate::Db,
+    snapshots: &NamespacedSnapshots,
+) -> Result<Vec<SnapshotFinding>> {
+    let records: Vec<(String, String, String, SnapshotRecord)> = db.read(|txn| {
+        let table = txn.open_table(SNAPSHOTS).map_err(db_err)?;
+        let mut out = Vec::new();
+        for row in table.iter().map_err(db_err)? {
+            let (k, v) = row.map_err(db_err)?;
+            if let [ns, sn, key] = keys::split(k.value()).as_slice() {
+                let record: SnapshotRecord = decode(k.value(), v.value())?;
+                out.push((ns.to_string(), sn.to_string(), key.to_string(), record));
+            }
+        }
+        Ok(out)
+    })?;
+    let mut findings = Vec::new();
+    for sn in snapshots.snapshotters() {
+        let mut parents: HashMap<String, String> = HashMap::new();
+        snapshots.backend(&sn)?.walk(&mut |info| {
+            parents.insert(info.name.clone(), info.parent.clone());
+            Ok(())
+        })?;
+        let mut held: HashSet<String> = HashSet::new();
+        for (ns, rsn, key, record) in &records {
+            if *rsn != sn {
+                continue;
+            }
+            if !parents.contains_key(&record.backend_key) {
+                findings.push(SnapshotFinding::MissingBackend {
+                    namespace: ns.clone(),
+                    snapshotter: sn.clone(),
+                    key: key.clone(),
+                    backend_key: record.backend_key.clone(),
+                });
+                continue;
+            }
+            let mut at = record.backend_key.clone();
+            while !at.is_empty() && held.insert(at.clone()) {
+                at = parents.get(&at).cloned().unwrap_or_default();
+            }
+        }
+        let mut doomed: Vec<String> = parents
+            .keys()
+            .filter(|k| !held.contains(*k))
+            .cloned()
+            .collect();
+        doomed.sort();
+        while !doomed.is_empty() {
+            let busy: HashSet<&String> = doomed.iter().filter_map(|k| parents.get(k)).collect();
+            let (leaves, rest): (Vec<String>, Vec<String>) =
+                doomed.iter().cloned().partition(|k| !busy.contains(k));
+            if leaves.is_empty() {
+                break;
+            }
+            findings.extend(
+                leaves
+                    .into_iter()
+                    .map(|backend_key| SnapshotFinding::Unrecorded {
+                        snapshotter: sn.clone(),
+                        backend_key,
+                    }),
+            );
+            doomed = rest;
+        }
+    }
+    Ok(findings)
+}
+
+/// Removes the unrecorded backend snapshots among `findings`, in their
+/// order (children first); records whose backend is gone are left for the
+/// operator, as their objects may still be wanted.
+pub fn repair_snapshots(snapshots: &NamespacedSnapshots, findings: &[SnapshotFinding]) -> usize {
+    let removed: Vec<(String, String)> = findings
+        .iter()
+        .filter_map(|f| match f {
+            SnapshotFinding::Unrecorded {
+                snapshotter,
+                backend_key,
+            } => Some((snapshotter.clone(), backend_key.clone())),
+            SnapshotFinding::MissingBackend { .. } => None,
+        })
+        .collect();
+    snapshots.remove_backends(&removed);
+    removed.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::Db;
+    use crate::testutil::Fake;
     use crated_core::content::{ContentStore, WriterOptions};
+    use crated_core::snapshot::{Kind, Snapshotter};
     use std::collections::HashMap;
     use std::sync::Arc;
 
@@ -138,5 +255,63 @@ mod tests {
                 digest: lost,
             }]
         );
+    }
+
+    #[test]
+    fn unrecorded_backend_snapshots_go_children_first_and_held_chains_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("m.db")).unwrap();
+        let fake = Arc::new(Fake::default());
+        let backends = HashMap::from([("fake".to_string(), fake.clone() as Arc<dyn Snapshotter>)]);
+        let snapshots = NamespacedSnapshots::new(db.clone(), backends);
+        snapshots
+            .prepare("ns", "fake", "k1", "", HashMap::new(), None)
+            .unwrap();
+        snapshots
+            .commit("ns", "fake", "base", "k1", HashMap::new(), None)
+            .unwrap();
+        snapshots
+            .prepare("ns", "fake", "top", "base", HashMap::new(), None)
+            .unwrap();
+        snapshots
+            .prepare("ns", "fake", "gone", "", HashMap::new(), None)
+            .unwrap();
+        let gone_backend = fake
+            .snaps
+            .lock()
+            .unwrap()
+            .keys()
+            .find(|k| k.contains("gone"))
+            .cloned();
+        let before: HashSet<String> = fake.snaps.lock().unwrap().keys().cloned().collect();
+        {
+            let mut snaps = fake.snaps.lock().unwrap();
+            if let Some(k) = &gone_backend {
+                snaps.remove(k);
+            }
+            snaps.insert("stray-parent".into(), (Kind::Committed, String::new()));
+            snaps.insert("stray-child".into(), (Kind::Active, "stray-parent".into()));
+        }
+        let findings = check_snapshots(&db, &snapshots).unwrap();
+        let unrecorded: Vec<&str> = findings
+            .iter()
+            .filter_map(|f| match f {
+                SnapshotFinding::Unrecorded { backend_key, .. } => Some(backend_key.as_str()),
+                SnapshotFinding::MissingBackend { .. } => None,
+            })
+            .collect();
+        assert_eq!(unrecorded, vec!["stray-child", "stray-parent"]);
+        assert!(findings.iter().any(|f| matches!(
+            f,
+            SnapshotFinding::MissingBackend { key, .. } if key == "gone"
+        )));
+        assert_eq!(repair_snapshots(&snapshots, &findings), 2);
+        let after: HashSet<String> = fake.snaps.lock().unwrap().keys().cloned().collect();
+        let kept: HashSet<String> = before
+            .into_iter()
+            .filter(|k| Some(k) != gone_backend.as_ref())
+            .collect();
+        assert_eq!(after, kept, "recorded snapshots and their parents stay");
+        assert_eq!(check_snapshots(&db, &snapshots).unwrap().len(), 1);
     }
 }
