@@ -198,6 +198,35 @@ pub fn repair_snapshots(snapshots: &NamespacedSnapshots, findings: &[SnapshotFin
     removed.len()
 }
 
+/// What one reconcile found and removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Blob inconsistencies found.
+    pub blobs: Vec<BlobFinding>,
+    /// Snapshot inconsistencies found.
+    pub snapshots: Vec<SnapshotFinding>,
+    /// Unrecorded blobs and backend snapshots removed.
+    pub removed: usize,
+}
+
+/// Checks blobs and snapshots and removes what no record holds, as
+/// containerd's collection sweeps its backing stores; records whose bytes
+/// or backend are gone are reported only. Run before the daemon serves.
+pub fn reconcile(
+    db: &crate::Db,
+    content: &NamespacedContent,
+    snapshots: &NamespacedSnapshots,
+) -> Result<Reconciled> {
+    let blobs = check_blobs(content)?;
+    let snaps = check_snapshots(db, snapshots)?;
+    let removed = repair_blobs(content, &blobs)? + repair_snapshots(snapshots, &snaps);
+    Ok(Reconciled {
+        blobs,
+        snapshots: snaps,
+        removed,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
