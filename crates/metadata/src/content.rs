@@ -193,6 +193,12 @@ impl NamespacedContent {
         Ok(())
     }
 
+    /// The shared backing store and the database (for the consistency
+    /// check in [`crate::fsck`]).
+    pub(crate) fn parts(&self) -> (&Db, &dyn ContentStore) {
+        (&self.db, self.store.as_ref())
+    }
+
     /// Removes the bytes of every digest of `digests` that no namespace
     /// refers to (after a collection removed their records).
     pub(crate) fn remove_unreferenced(&self, digests: &[String]) -> Result<usize> {

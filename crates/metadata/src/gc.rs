@@ -26,11 +26,52 @@ const REF_SNAPSHOT: &str = "containerd.io/gc.ref.snapshot.";
 
 /// A node of the reference graph.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Node {
-    /// A blob in a namespace.
+pub enum Node {
+    /// A blob `(namespace, digest)`.
     Content(String, String),
     /// A snapshot `(namespace, snapshotter, key)`.
     Snapshot(String, String, String),
+}
+
+impl std::fmt::Display for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Node::Content(ns, d) => write!(f, "content {d} (namespace {ns})"),
+            Node::Snapshot(ns, sn, key) => {
+                write!(f, "snapshot {key} ({sn}, namespace {ns})")
+            }
+        }
+    }
+}
+
+/// How the mark phase reached a node: from a root, or from another node
+/// through one reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reached {
+    /// A root holds it; the text names the root (image, container, lease,
+    /// `gc.root` label).
+    Root(String),
+    /// Another marked node references it; the text names the reference
+    /// (a `gc.ref` label or the snapshot parent).
+    From(Node, String),
+}
+
+/// One link of the chain that keeps an object alive, root first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The object this link reaches.
+    pub node: Node,
+    /// What reached it.
+    pub reached: Reached,
+}
+
+/// The answer of [`why`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Why {
+    /// Nothing reaches the object: the next collection removes it.
+    Collectable,
+    /// The chain of references from a root to the object, root first.
+    Held(Vec<Link>),
 }
 
 /// What one collection removed.
@@ -44,15 +85,34 @@ pub struct GcStats {
     pub leases: usize,
 }
 
-fn label_refs(ns: &str, labels: &HashMap<String, String>, out: &mut Vec<Node>) {
+/// Pushes every node the reference labels name, with the label key.
+fn label_refs(ns: &str, labels: &HashMap<String, String>, out: &mut Vec<(Node, String)>) {
     for (k, v) in labels {
         if k.starts_with(REF_CONTENT) {
-            out.push(Node::Content(ns.into(), v.clone()));
+            out.push((Node::Content(ns.into(), v.clone()), format!("label {k}")));
         } else if let Some(rest) = k.strip_prefix(REF_SNAPSHOT) {
             let snapshotter = rest.split('/').next().unwrap_or(rest);
-            out.push(Node::Snapshot(ns.into(), snapshotter.into(), v.clone()));
+            out.push((
+                Node::Snapshot(ns.into(), snapshotter.into(), v.clone()),
+                format!("label {k}"),
+            ));
         }
     }
+}
+
+/// Adds the label references of a root object as roots named after it.
+fn root_label_refs(
+    ns: &str,
+    holder: &str,
+    labels: &HashMap<String, String>,
+    roots: &mut Vec<(Node, Reached)>,
+) {
+    let mut refs = Vec::new();
+    label_refs(ns, labels, &mut refs);
+    roots.extend(
+        refs.into_iter()
+            .map(|(n, why)| (n, Reached::Root(format!("{holder} {why}")))),
+    );
 }
 
 fn expired(labels: &HashMap<String, String>, now: DateTime<Utc>) -> bool {
@@ -65,7 +125,7 @@ fn expired(labels: &HashMap<String, String>, now: DateTime<Utc>) -> bool {
 /// Everything the mark phase read, in one consistent snapshot.
 #[derive(Default)]
 struct Graph {
-    roots: Vec<Node>,
+    roots: Vec<(Node, Reached)>,
     content: HashMap<(String, String), BlobRecord>,
     snapshots: HashMap<(String, String, String), SnapshotRecord>,
     expired_leases: Vec<(String, String)>,
@@ -106,32 +166,34 @@ fn read_graph(txn: &redb::WriteTransaction, now: DateTime<Utc>) -> Result<Graph>
                 {
                     let (rk, _) = row.map_err(db_err)?;
                     if let [_, _, kind, rid] = keys::split(rk.value()).as_slice() {
+                        let held = Reached::Root(format!("lease {id}"));
                         if *kind == "content" {
-                            g.roots.push(Node::Content(ns.clone(), rid.to_string()));
+                            g.roots
+                                .push((Node::Content(ns.clone(), rid.to_string()), held));
                         } else if let Some(sn) = kind.strip_prefix("snapshots/") {
-                            g.roots.push(Node::Snapshot(
-                                ns.clone(),
-                                sn.to_string(),
-                                rid.to_string(),
-                            ));
+                            let node = Node::Snapshot(ns.clone(), sn.to_string(), rid.to_string());
+                            g.roots.push((node, held));
                         }
                     }
                 }
             }
             for (_, image) in db::scan::<Image>(&images, &p)? {
-                g.roots
-                    .push(Node::Content(ns.clone(), image.target.digest.clone()));
-                label_refs(ns, &image.labels, &mut g.roots);
+                let holder = format!("image {}", image.name);
+                g.roots.push((
+                    Node::Content(ns.clone(), image.target.digest.clone()),
+                    Reached::Root(format!("{holder} target")),
+                ));
+                root_label_refs(ns, &holder, &image.labels, &mut g.roots);
             }
             for (_, c) in db::scan::<Container>(&containers, &p)? {
+                let holder = format!("container {}", c.id);
                 if !c.snapshot_key.is_empty() {
-                    g.roots.push(Node::Snapshot(
-                        ns.clone(),
-                        c.snapshotter.clone(),
-                        c.snapshot_key.clone(),
+                    g.roots.push((
+                        Node::Snapshot(ns.clone(), c.snapshotter.clone(), c.snapshot_key.clone()),
+                        Reached::Root(format!("{holder} snapshot key")),
                     ));
                 }
-                label_refs(ns, &c.labels, &mut g.roots);
+                root_label_refs(ns, &holder, &c.labels, &mut g.roots);
             }
             for (k, blob) in db::scan::<BlobRecord>(&content, &p)? {
                 let d = keys::split(&k)
@@ -139,7 +201,10 @@ fn read_graph(txn: &redb::WriteTransaction, now: DateTime<Utc>) -> Result<Graph>
                     .map(|s| s.to_string())
                     .unwrap_or_default();
                 if blob.labels.contains_key(GC_ROOT) {
-                    g.roots.push(Node::Content(ns.clone(), d.clone()));
+                    g.roots.push((
+                        Node::Content(ns.clone(), d.clone()),
+                        Reached::Root(format!("its {GC_ROOT} label")),
+                    ));
                 }
                 g.content.insert((ns.clone(), d), blob);
             }
@@ -147,10 +212,9 @@ fn read_graph(txn: &redb::WriteTransaction, now: DateTime<Utc>) -> Result<Graph>
                 if let [_, sn, key] = keys::split(&k).as_slice() {
                     let node = (ns.clone(), sn.to_string(), key.to_string());
                     if snap.labels.contains_key(GC_ROOT) {
-                        g.roots.push(Node::Snapshot(
-                            node.0.clone(),
-                            node.1.clone(),
-                            node.2.clone(),
+                        g.roots.push((
+                            Node::Snapshot(node.0.clone(), node.1.clone(), node.2.clone()),
+                            Reached::Root(format!("its {GC_ROOT} label")),
                         ));
                     }
                     g.snapshots.insert(node, snap);
@@ -161,13 +225,16 @@ fn read_graph(txn: &redb::WriteTransaction, now: DateTime<Utc>) -> Result<Graph>
     }
 }
 
-fn mark(g: &Graph) -> HashSet<Node> {
-    let mut marked = HashSet::new();
-    let mut queue: VecDeque<Node> = g.roots.iter().cloned().collect();
-    while let Some(node) = queue.pop_front() {
-        if !marked.insert(node.clone()) {
+/// Marks every node reachable from the roots, recording for each the first
+/// way it was reached (breadth first, so the recorded chains are shortest).
+fn mark(g: &Graph) -> HashMap<Node, Reached> {
+    let mut marked = HashMap::new();
+    let mut queue: VecDeque<(Node, Reached)> = g.roots.iter().cloned().collect();
+    while let Some((node, reached)) = queue.pop_front() {
+        if marked.contains_key(&node) {
             continue;
         }
+        marked.insert(node.clone(), reached);
         let mut next = Vec::new();
         match &node {
             Node::Content(ns, d) => {
@@ -178,15 +245,68 @@ fn mark(g: &Graph) -> HashSet<Node> {
             Node::Snapshot(ns, sn, key) => {
                 if let Some(s) = g.snapshots.get(&(ns.clone(), sn.clone(), key.clone())) {
                     if !s.parent.is_empty() {
-                        next.push(Node::Snapshot(ns.clone(), sn.clone(), s.parent.clone()));
+                        let parent = Node::Snapshot(ns.clone(), sn.clone(), s.parent.clone());
+                        next.push((parent, "parent".to_string()));
                     }
                     label_refs(ns, &s.labels, &mut next);
                 }
             }
         }
-        queue.extend(next);
+        queue.extend(
+            next.into_iter()
+                .map(|(n, via)| (n, Reached::From(node.clone(), via))),
+        );
     }
     marked
+}
+
+/// Follows the recorded predecessors from `node` back to its root. A
+/// predecessor was always marked before its successor, so this ends.
+fn chain(marked: &HashMap<Node, Reached>, node: &Node) -> Option<Vec<Link>> {
+    let mut links = Vec::new();
+    let mut at = node.clone();
+    while let Some(reached) = marked.get(&at) {
+        links.push(Link {
+            node: at.clone(),
+            reached: reached.clone(),
+        });
+        match reached {
+            Reached::Root(_) => {
+                links.reverse();
+                return Some(links);
+            }
+            Reached::From(prev, _) => at = prev.clone(),
+        }
+    }
+    None
+}
+
+/// Why the next collection keeps `node`: the chain of references from a
+/// root, or [`Why::Collectable`]. Runs the collection's own mark phase and
+/// removes nothing. `NotFound` when the node has no record.
+pub fn why(db: &Db, node: &Node) -> Result<Why> {
+    let now = Utc::now();
+    let graph = db.write(|txn| read_graph(txn, now))?;
+    let known = match node {
+        Node::Content(ns, d) => graph.content.contains_key(&(ns.clone(), d.clone())),
+        Node::Snapshot(ns, sn, key) => {
+            graph
+                .snapshots
+                .contains_key(&(ns.clone(), sn.clone(), key.clone()))
+        }
+    };
+    if !known {
+        return Err(crated_core::Error::new(
+            ErrorKind::NotFound,
+            format!(
+                "gc why: no record of {node}; check the digest or key, the namespace (-n) and the snapshotter"
+            ),
+        ));
+    }
+    Ok(match chain(&mark(&graph), node) {
+        Some(links) => Why::Held(links),
+        None => Why::Collectable,
+    })
 }
 
 /// What the metadata sweep removed and what must go from the backends.
@@ -216,7 +336,7 @@ fn sweep(txn: &redb::WriteTransaction, now: DateTime<Utc>) -> Result<Swept> {
     let marked = mark(&graph);
     let mut content_table = txn.open_table(CONTENT).map_err(db_err)?;
     for (ns, d) in graph.content.keys() {
-        if marked.contains(&Node::Content(ns.clone(), d.clone())) {
+        if marked.contains_key(&Node::Content(ns.clone(), d.clone())) {
             continue;
         }
         content_table
@@ -230,7 +350,7 @@ fn sweep(txn: &redb::WriteTransaction, now: DateTime<Utc>) -> Result<Swept> {
         .snapshots
         .keys()
         .filter(|(ns, sn, key)| {
-            !marked.contains(&Node::Snapshot(ns.clone(), sn.clone(), key.clone()))
+            !marked.contains_key(&Node::Snapshot(ns.clone(), sn.clone(), key.clone()))
         })
         .cloned()
         .collect();
@@ -336,6 +456,30 @@ mod tests {
         w.commit(0, "", labels).unwrap()
     }
 
+    /// Creates image `name` in namespace `ns` pointing at `target`.
+    fn image(e: &Env, name: &str, target: &str) -> Images {
+        let images = Images::new(e.db.clone());
+        let target = Descriptor {
+            media_type: "m".into(),
+            digest: target.into(),
+            size: 9,
+            annotations: HashMap::new(),
+        };
+        images
+            .create(
+                "ns",
+                Image {
+                    name: name.into(),
+                    labels: HashMap::new(),
+                    target,
+                    created_at: Utc::now(),
+                    updated_at: Utc::now(),
+                },
+            )
+            .unwrap();
+        images
+    }
+
     #[test]
     fn images_keep_their_reference_chain_and_the_rest_goes() {
         let e = env();
@@ -348,25 +492,7 @@ mod tests {
             None,
         );
         let orphan = blob(&e, "ns", b"orphan-blob", HashMap::new(), None);
-        let images = Images::new(e.db.clone());
-        let target = Descriptor {
-            media_type: "m".into(),
-            digest: manifest.clone(),
-            size: 9,
-            annotations: HashMap::new(),
-        };
-        images
-            .create(
-                "ns",
-                Image {
-                    name: "img".into(),
-                    labels: HashMap::new(),
-                    target,
-                    created_at: Utc::now(),
-                    updated_at: Utc::now(),
-                },
-            )
-            .unwrap();
+        let images = image(&e, "img", &manifest);
         let stats = collect(&e.db, &e.content, &e.snapshots).unwrap();
         assert_eq!(stats.content, 1);
         assert!(e.content.info("ns", &layer).is_ok());
@@ -457,6 +583,73 @@ mod tests {
             "parent of a root survives"
         );
         assert!(e.snapshots.stat("ns", "fake", "stray").is_err());
+    }
+
+    #[test]
+    fn why_follows_the_mark_from_image_to_layer_and_names_the_collectable() {
+        let e = env();
+        let layer = blob(&e, "ns", b"layer", HashMap::new(), None);
+        let label = format!("{REF_CONTENT}.l.0");
+        let manifest = blob(
+            &e,
+            "ns",
+            b"manifest!",
+            HashMap::from([(label.clone(), layer.clone())]),
+            None,
+        );
+        let orphan = blob(&e, "ns", b"orphan-blob", HashMap::new(), None);
+        image(&e, "img", &manifest);
+        let m = Node::Content("ns".into(), manifest);
+        let l = Node::Content("ns".into(), layer);
+        let expected = vec![
+            Link {
+                node: m.clone(),
+                reached: Reached::Root("image img target".into()),
+            },
+            Link {
+                node: l.clone(),
+                reached: Reached::From(m, format!("label {label}")),
+            },
+        ];
+        assert_eq!(why(&e.db, &l).unwrap(), Why::Held(expected));
+        let o = Node::Content("ns".into(), orphan.clone());
+        assert_eq!(why(&e.db, &o).unwrap(), Why::Collectable);
+        assert!(e.content.info("ns", &orphan).is_ok(), "why removes nothing");
+        let missing = Node::Content("ns".into(), "sha256:00".into());
+        assert_eq!(
+            why(&e.db, &missing).unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+    }
+
+    #[test]
+    fn why_names_the_lease_and_the_parent_link_of_a_snapshot() {
+        let e = env();
+        Leases::new(e.db.clone())
+            .create("ns", "pull", HashMap::new())
+            .unwrap();
+        e.snapshots
+            .prepare("ns", "fake", "k1", "", HashMap::new(), None)
+            .unwrap();
+        e.snapshots
+            .commit("ns", "fake", "base", "k1", HashMap::new(), None)
+            .unwrap();
+        e.snapshots
+            .prepare("ns", "fake", "top", "base", HashMap::new(), Some("pull"))
+            .unwrap();
+        let top = Node::Snapshot("ns".into(), "fake".into(), "top".into());
+        let base = Node::Snapshot("ns".into(), "fake".into(), "base".into());
+        let expected = vec![
+            Link {
+                node: top.clone(),
+                reached: Reached::Root("lease pull".into()),
+            },
+            Link {
+                node: base.clone(),
+                reached: Reached::From(top, "parent".into()),
+            },
+        ];
+        assert_eq!(why(&e.db, &base).unwrap(), Why::Held(expected));
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod content;
 mod content_view;
 mod db;
 mod error;
+pub mod fsck;
 pub mod gc;
 mod images;
 mod keys;

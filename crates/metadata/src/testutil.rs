@@ -87,7 +87,24 @@ impl Snapshotter for Fake {
             .map(|_| ())
             .ok_or_else(|| Error::not_found(key))
     }
-    fn walk(&self, _: &mut dyn FnMut(&Info) -> Result<()>) -> Result<()> {
+    fn walk(&self, f: &mut dyn FnMut(&Info) -> Result<()>) -> Result<()> {
+        let snaps: Vec<(String, (Kind, String))> = self
+            .snaps
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (name, (kind, parent)) in snaps {
+            f(&Info {
+                kind,
+                name,
+                parent,
+                labels: HashMap::new(),
+                created_at: chrono::Utc::now(),
+                updated_at: chrono::Utc::now(),
+            })?;
+        }
         Ok(())
     }
     fn cleanup(&self) -> Result<()> {

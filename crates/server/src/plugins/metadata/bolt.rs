@@ -54,6 +54,31 @@ pub fn registration() -> Registration {
     Registration::new(METADATA, "bolt", &[CONTENT, SNAPSHOTTER], init)
 }
 
+/// Removes the blobs and backend snapshots no record holds (left by a
+/// crash between writing bytes and recording them) and logs records whose
+/// bytes or backend are gone; a failure is logged, not fatal.
+fn startup_reconcile(db: &Db, content: &NamespacedContent, snapshots: &NamespacedSnapshots) {
+    match crated_metadata::fsck::reconcile(db, content, snapshots) {
+        Ok(r) => {
+            for f in &r.blobs {
+                tracing::warn!(finding = ?f, "startup reconcile: content");
+            }
+            for f in &r.snapshots {
+                tracing::warn!(finding = ?f, "startup reconcile: snapshot");
+            }
+            if r.removed > 0 {
+                tracing::info!(
+                    removed = r.removed,
+                    "startup reconcile removed unrecorded objects"
+                );
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "startup reconcile failed; the stores were left as they are")
+        }
+    }
+}
+
 fn init(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
     let backend: Arc<ContentBackend> = ctx.plugins.first(CONTENT)?;
     let path = ctx.root.join("meta.db");
@@ -77,13 +102,16 @@ fn init(ctx: &mut InitContext<'_>) -> Result<Instance, InitError> {
         .collect();
     ctx.exports
         .insert("path".into(), path.display().to_string());
+    let content = NamespacedContent::new(db.clone(), backend.0.clone());
+    let snapshots = NamespacedSnapshots::new(db.clone(), backends);
+    startup_reconcile(&db, &content, &snapshots);
     Ok(Arc::new(Metadata {
-        content: NamespacedContent::new(db.clone(), backend.0.clone()),
+        content,
         namespaces: Namespaces::new(db.clone()),
         leases: Leases::new(db.clone()),
         images: Images::new(db.clone()),
         containers: Containers::new(db.clone()),
-        snapshots: NamespacedSnapshots::new(db.clone(), backends),
+        snapshots,
         gc: crate::gc::GcTrigger::default(),
         db,
     }))
